@@ -1,0 +1,46 @@
+# jaxgen: `make demo` trains and samples on Fashion-MNIST; `make test` runs the tests.
+# Both set everything up from a fresh clone (virtual environment, package, data).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FMNIST := data/debian/usr/share/datasets/fashion-mnist
+DEMO_DIR ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow data bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Fashion-MNIST from the Debian package dataset-fashion-mnist, unpacked without root.
+data: $(FMNIST)/train-images-idx3-ubyte.gz
+
+$(FMNIST)/train-images-idx3-ubyte.gz:
+	mkdir -p data/deb
+	cd data/deb && (apt-get download dataset-fashion-mnist 2>/dev/null \
+	  || (apt-get update -qq && apt-get download dataset-fashion-mnist))
+	dpkg -x data/deb/dataset-fashion-mnist_*.deb data/debian
+	test -f $@
+
+demo: venv data
+	$(PY) train.py --config=configs/ddpm_fmnist.py:demo --workdir=$(DEMO_DIR)
+	$(PY) sample.py --workdir=$(DEMO_DIR) --num=64 --out=$(DEMO_DIR)/grid.png
+	@echo "demo grid: $(DEMO_DIR)/grid.png"
+
+test: venv data
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: venv data
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: venv data
+	$(PY) benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV) data runs build *.egg-info

@@ -1,0 +1,41 @@
+"""DDPM U-Net on Fashion-MNIST (28x28, grayscale).
+
+Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
+  (none)  the real run:  python train.py --config=configs/ddpm_fmnist.py --workdir=runs/ddpm
+  demo    `make demo`: train + sample in under 10 minutes on 2 CPU cores
+  smoke   seconds; used by the tests
+"""
+from jaxgen.config import base_config
+
+
+def get_config(arg=None):
+    c = base_config()
+    c.family = "diffusion"
+    c.model = dict(ch=64, ch_mult=(1, 2, 2), num_res_blocks=2, attn_resolutions=(7,),
+                   dropout=0.0, num_classes=0, num_groups=8, num_heads=1, dtype="float32")
+    c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
+                       prediction="eps")
+    c.sample = dict(sampler="ddim", steps=50, eta=0.0)
+    c.optim.lr = 2e-4
+    c.optim.warmup_steps = 500
+    c.optim.ema_decay = 0.9995
+    c.train.update(steps=40_000, batch_size=128, log_every=100, checkpoint_every=2000,
+                   sample_every=5000)
+    if arg == "demo":
+        c.model.update(ch=32, num_res_blocks=1)
+        c.optim.update(lr=1e-3, warmup_steps=200)
+        c.optim.ema_decay = 0.995
+        c.train.update(steps=2000, batch_size=64, log_every=100, checkpoint_every=500,
+                       sample_every=0)
+    elif arg == "smoke":
+        c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
+                       num_groups=4)
+        c.diffusion.num_steps = 100
+        c.sample.steps = 5
+        c.optim.update(lr=1e-3, warmup_steps=2)
+        c.optim.ema_decay = 0.9
+        c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4,
+                       sample_every=0, num_samples=4)
+    elif arg is not None:
+        raise ValueError(f"unknown variant {arg!r} of ddpm_fmnist; choose demo, smoke or none")
+    return c

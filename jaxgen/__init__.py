@@ -1,0 +1,1 @@
+"""jaxgen: train and sample image generative models (diffusion, GAN, VAE) with JAX and Flax."""

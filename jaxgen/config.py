@@ -1,0 +1,127 @@
+"""Configs: load `configs/<name>.py[:arg]`, apply `--config.a.b=value` overrides, save/load JSON.
+
+Every config is an `ml_collections.ConfigDict`, locked, so a typo in an override
+is an error that names the key and suggests the nearest existing one.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import json
+from pathlib import Path
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The keys every experiment has; a config file fills in and extends them."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.family = ""
+    c.data = dict(source="fashion_mnist", path="", image_size=28, channels=1,
+                  on_corrupt="error", num_synthetic=512, num_classes=10)
+    c.train = dict(steps=1000, batch_size=64, log_every=50, checkpoint_every=500,
+                   keep_checkpoints=3, sample_every=0, num_samples=64)
+    c.optim = dict(lr=2e-4, warmup_steps=100, decay="cosine", min_lr_ratio=0.0,
+                   b1=0.9, b2=0.999, weight_decay=0.0, grad_clip=1.0)
+    c.eval = dict(every=0, num_samples=1000)
+    return c
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """Loads `path/to/config.py[:arg]` by calling its `get_config(arg)`; returns it locked."""
+    path, _, arg = spec.partition(":")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"config file {path!r} not found; pass e.g. "
+                                f"--config=configs/ddpm_fmnist.py:smoke")
+    module_spec = importlib.util.spec_from_file_location(f"_jaxgen_config_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg or None)
+    config.lock()
+    return config
+
+
+def _parse_value(text: str, current):
+    """Parses `text` into the type of the field's current value."""
+    if isinstance(current, bool):
+        lowered = text.lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true/false, got {text!r}")
+        return lowered in ("true", "1")
+    if isinstance(current, (int, float)):
+        return type(current)(ast.literal_eval(text)) if isinstance(current, float) else int(text)
+    if isinstance(current, (tuple, list)):
+        value = ast.literal_eval(text if text.strip() else "()")
+        return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    return text
+
+
+def _lookup(config, dotted: str):
+    """Returns (parent ConfigDict, leaf name) for `a.b.c`, with a did-you-mean error."""
+    node, parts = config, dotted.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            keys = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+            prefix = ".".join(parts[:i])
+            near = difflib.get_close_matches(part, keys, n=1)
+            hint = f"did you mean {'.'.join(filter(None, [prefix, near[0]]))!r}? " if near else ""
+            raise KeyError(f"unknown config key {dotted!r}: {hint}"
+                           f"keys under {prefix or 'config'!r} are {keys}")
+        if i < len(parts) - 1:
+            node = node[part]
+    return node, parts[-1]
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, str]):
+    """Applies {'train.steps': '100', ...} to a locked config, parsing by the field's type."""
+    for key, text in overrides.items():
+        parent, leaf = _lookup(config, key)
+        current = parent[leaf]
+        if isinstance(current, ml_collections.ConfigDict):
+            raise KeyError(f"config key {key!r} is a group, not a value; set one of "
+                           f"{sorted(current.keys())}")
+        try:
+            value = _parse_value(text, current)
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(f"--config.{key}={text}: cannot parse as "
+                             f"{type(current).__name__} ({e}); current value is {current!r}") from None
+        with config.unlocked():
+            parent[leaf] = value
+    return config
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Separates `--config.a.b=v` (or `--config.a.b v`) overrides from the other arguments."""
+    rest, overrides, i = [], {}, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--config."):
+            key, eq, value = arg[len("--config."):].partition("=")
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"{arg} needs a value: write {arg}=VALUE")
+                i, value = i + 1, argv[i + 1]
+            overrides[key] = value
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, overrides
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def _tuplify(value):
+    if isinstance(value, dict):
+        return {k: _tuplify(v) for k, v in value.items()}
+    return tuple(_tuplify(v) for v in value) if isinstance(value, list) else value
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    """Inverse of `to_json` (lists come back as tuples); returns it locked."""
+    config = ml_collections.ConfigDict(_tuplify(json.loads(text)))
+    config.lock()
+    return config

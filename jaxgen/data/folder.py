@@ -1,0 +1,90 @@
+"""A folder of PNG / JPEG files as a `Dataset`; class labels from first-level subfolders."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from jaxgen.data.dataset import Dataset, check_target, conform_pil
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ON_CORRUPT = ("error", "skip")
+_SHOW_SKIPPED = 5
+
+
+def list_images(root: Path) -> list[Path]:
+    """Sorted image files under `root` (recursive, suffix case-insensitive)."""
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise FileNotFoundError(f"config.data.path={str(root)!r} {what}; point "
+                                f"--config.data.path at a folder of .png/.jpg images")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"no .png/.jpg/.jpeg images found under {root}; point "
+                         f"--config.data.path at a folder that holds some")
+    return files
+
+
+def class_names(root: Path, files: list[Path]) -> list[str] | None:
+    """Sorted first-level subfolder names if every image sits in one, else None (unlabelled)."""
+    parts = [f.relative_to(root).parts for f in files]
+    at_top = [f for f, p in zip(files, parts) if len(p) == 1]
+    if at_top:
+        if len(at_top) < len(files):
+            warnings.warn(f"{root}: {len(at_top)} images (e.g. {at_top[0].name}) sit at the top "
+                          f"level and the rest in subfolders; treating the folder as unlabelled")
+        return None
+    return sorted({p[0] for p in parts})
+
+
+def _decode(file: Path, image_size: int, channels: int) -> np.ndarray:
+    """Opens and fully decodes one file -> uint8 (image_size, image_size, channels)."""
+    with Image.open(file) as image:
+        image.load()  # truncated files only fail here, not on open
+        return conform_pil(image, image_size, channels)
+
+
+def _decode_all(files, image_size, channels, on_corrupt):
+    """Returns (uint8 (n, S, S, C) images, indices of the files kept, names of skipped files)."""
+    images, kept, skipped = [], [], []
+    for i, file in enumerate(files):
+        try:
+            images.append(_decode(file, image_size, channels))
+            kept.append(i)
+        except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
+            if on_corrupt == "error":
+                raise ValueError(f"cannot decode image {file}: {type(e).__name__}: {e}; "
+                                 f"set --config.data.on_corrupt=skip to skip such files") from None
+            skipped.append(str(file))
+    return images, kept, skipped
+
+
+def load_folder(path: str, *, image_size: int, channels: int, on_corrupt: str = "error") -> Dataset:
+    """Every .png/.jpg/.jpeg under `path`, decoded to uint8 (N, image_size, image_size, channels).
+
+    Files are read in sorted path order (deterministic). If all images sit in first-level
+    subfolders, the sorted subfolder names are the classes; otherwise labels are None.
+    on_corrupt: "error" stops at the first undecodable file; "skip" drops such files and warns.
+    """
+    if on_corrupt not in ON_CORRUPT:
+        raise ValueError(f"config.data.on_corrupt={on_corrupt!r}; choose one of {list(ON_CORRUPT)}")
+    if not path:
+        raise ValueError("config.data.source='folder' needs --config.data.path=/folder/of/images")
+    check_target(image_size, channels)
+    root = Path(path).expanduser()
+    files = list_images(root)
+    names = class_names(root, files)
+    images, kept, skipped = _decode_all(files, image_size, channels, on_corrupt)
+    if skipped:
+        warnings.warn(f"{root}: skipped {len(skipped)} of {len(files)} files that could not be "
+                      f"decoded, e.g. {skipped[:_SHOW_SKIPPED]}")
+    if not images:
+        raise ValueError(f"{root}: none of the {len(files)} image files could be decoded")
+    labels = None
+    if names is not None:
+        ids = {name: k for k, name in enumerate(names)}
+        labels = np.array([ids[files[i].relative_to(root).parts[0]] for i in kept], np.int32)
+    return Dataset(images=np.stack(images), labels=labels,
+                   num_classes=len(names) if names else 0, name=f"folder:{root}")

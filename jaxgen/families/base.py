@@ -1,0 +1,54 @@
+"""The contract between a model family and the shared training loop."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+State = dict[str, Any]  # always holds "step" (int32 scalar) and "rng" (uint32[2] root key)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """Pure functions the loop composes; none holds state of its own.
+
+    init(rng) -> state                       jittable; a dict with "step", "rng" and the family's
+                                             params / optimiser states / EMA
+    train_step(state, batch, *, rng, axis_name=None) -> (state, metrics)
+                                             one update; must not touch "step" (the loop does);
+                                             `axis_name` is set when the step runs per shard
+                                             (shard_map / pmap): batch means go through
+                                             `mean_over_batch` so gradients are global
+    generate(state, *, rng, num, **options) -> float32 (num, H, W, C) in [-1, 1]
+    param_groups(state) -> {name: params}    printed with their sizes at start
+    sample_options: the option names `generate` accepts (sample.py flags)
+    modes: extra sample.py modes, {name: fn(state, *, rng, num, dataset) -> images}
+           (e.g. the VAE's "reconstruct" and "interpolate"); "generate" is always there
+    evaluate: optional held-out metrics, fn(state, batch, *, rng) -> {name: per-example (B,)},
+              e.g. {"bits_per_dim": ...}; the loop and sample.py --eval average them
+    """
+    init: Callable[..., State]
+    train_step: Callable[..., tuple[State, dict]]
+    generate: Callable[..., jax.Array]
+    param_groups: Callable[[State], dict]
+    sample_options: tuple[str, ...] = ()
+    modes: dict[str, Callable[..., jax.Array]] = dataclasses.field(default_factory=dict)
+    evaluate: Callable[..., dict] | None = None
+
+
+def example_keys(rng: jax.Array, index: jax.Array) -> jax.Array:
+    """One key per example from its global position, so the noise an example gets does
+    not depend on how the batch is split across devices or processes. index: uint32 (B,)."""
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(rng, index)
+
+
+def mean_over_batch(x: jax.Array, axis_name=None) -> jax.Array:
+    """Mean over the leading (batch) axis, and over the data-parallel axis when sharded."""
+    m = jnp.mean(x, axis=0)
+    return jax.lax.pmean(m, axis_name) if axis_name is not None else m
+
+
+def count_params(tree) -> int:
+    return sum(int(x.size) for x in jax.tree.leaves(tree))

@@ -1,0 +1,98 @@
+"""Diffusion family: a U-Net denoiser trained with the DDPM objective (Ho et al. 2020),
+epsilon- or v-prediction, optional class conditioning with classifier-free guidance."""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgen.diffusion import diffusion_loss, make_schedule, sample
+from jaxgen.families.base import Family, example_keys, mean_over_batch
+from jaxgen.models import UNet, UNetConfig
+from jaxgen.train.optim import ema_update, make_optimizer
+
+
+def model_config(config, num_classes: int) -> UNetConfig:
+    m = config.model
+    return UNetConfig(ch=m.ch, ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
+                      attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
+                      num_classes=num_classes, out_channels=config.data.channels,
+                      num_groups=m.num_groups, num_heads=m.num_heads, dtype=m.dtype)
+
+
+def _draw_t_noise(key, num_steps: int, shape):
+    """Per-example timestep t ~ U{0..T-1} and noise eps ~ N(0, I)."""
+    k_t, k_eps = jax.random.split(key)
+    return jax.random.randint(k_t, (), 0, num_steps), jax.random.normal(k_eps, shape)
+
+
+def _cfg_labels(keys, labels, num_classes: int, p_uncond: float):
+    """Replaces each label by the null class id with probability p_uncond (Ho & Salimans 2022)."""
+    drop = jax.vmap(lambda k: jax.random.bernoulli(jax.random.fold_in(k, 7), p_uncond))(keys)
+    return jnp.where(drop, num_classes, labels)
+
+
+def build(config, dataset) -> Family:
+    num_classes = dataset.num_classes if config.model.num_classes else 0
+    model = UNet(model_config(config, num_classes))
+    schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps,
+                             beta_start=config.diffusion.beta_start,
+                             beta_end=config.diffusion.beta_end)
+    tx, lr = make_optimizer(config.optim, config.train.steps)
+    shape = (config.data.image_size, config.data.image_size, config.data.channels)
+    prediction, ema_decay = config.diffusion.prediction, config.optim.ema_decay
+    p_uncond = config.diffusion.get("p_uncond", 0.1)
+
+    def init(rng):
+        x, t = jnp.zeros((1, *shape)), jnp.zeros((1,), jnp.int32)
+        label = jnp.zeros((1,), jnp.int32) if num_classes else None
+        params = model.init(rng, x, t, label)["params"]
+        return dict(params=params, opt_state=tx.init(params), ema_params=params)
+
+    def loss_fn(params, batch, rng, axis_name):
+        keys = example_keys(rng, batch["index"])
+        t, noise = jax.vmap(lambda k: _draw_t_noise(k, schedule.num_steps, shape))(keys)
+        label = (_cfg_labels(keys, batch["label"], num_classes, p_uncond)
+                 if num_classes else None)
+        denoise = lambda x_t, t_: model.apply(  # noqa: E731
+            {"params": params}, x_t, t_, label, train=True,
+            rngs={"dropout": jax.random.fold_in(rng, 1)})
+        per_example = diffusion_loss(denoise, schedule, batch["image"], t=t, noise=noise,
+                                     prediction=prediction)
+        return mean_over_batch(per_example, axis_name)
+
+    def train_step(state, batch, *, rng, axis_name=None):
+        loss, grads = jax.value_and_grad(loss_fn)(state["params"], batch, rng, axis_name)
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        params = optax.apply_updates(state["params"], updates)
+        ema = ema_update(state["ema_params"], params, state["step"], ema_decay)
+        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
+        return {**state, "params": params, "opt_state": opt_state, "ema_params": ema}, metrics
+
+    @functools.partial(jax.jit, static_argnames=("num", "sampler", "steps", "eta"))
+    def _generate(params, rng, labels, guidance, *, num, sampler, steps, eta):
+        def denoise(x_t, t):
+            if not num_classes:
+                return model.apply({"params": params}, x_t, t)
+            cond = model.apply({"params": params}, x_t, t, labels)
+            uncond = model.apply({"params": params}, x_t, t, jnp.full_like(labels, num_classes))
+            return cond + guidance * (cond - uncond)  # eps~ = (1+w) eps_c - w eps_null
+        return sample(denoise, schedule, (num, *shape), rng=rng, sampler=sampler, steps=steps,
+                      eta=eta, prediction=prediction)
+
+    def generate(state, *, rng, num, sampler=None, steps=None, eta=None, guidance=1.0,
+                 labels=None, use_ema=True):
+        """Samples `num` images; class-conditional models cycle through the classes
+        (or take `labels`, int (num,)) with guidance weight `guidance`."""
+        s = config.sample
+        labels = jnp.arange(num) % max(num_classes, 1) if labels is None else jnp.asarray(labels)
+        params = state["ema_params"] if use_ema else state["params"]
+        return _generate(params, rng, labels.astype(jnp.int32), jnp.float32(guidance), num=num,
+                         sampler=sampler or s.sampler, steps=int(steps or s.steps),
+                         eta=float(s.eta if eta is None else eta))
+
+    return Family(init=init, train_step=train_step, generate=generate,
+                  param_groups=lambda state: {"unet": state["params"]},
+                  sample_options=("sampler", "steps", "eta", "guidance", "labels", "use_ema"))

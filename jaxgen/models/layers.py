@@ -1,0 +1,121 @@
+"""Reusable convolutional building blocks (NHWC), shared by the U-Net, VAE and GAN models.
+
+Every module takes `dtype`, the compute dtype (e.g. bfloat16 for mixed precision);
+parameters stay float32. Upsampling is nearest-resize + conv rather than a transposed
+convolution, whose gradient is very slow on XLA:CPU (see DESIGN.md).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = Any
+
+
+def sinusoidal_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
+    """Transformer position encoding of (possibly fractional) timesteps (Vaswani et al. 2017
+    sec. 3.5; used for t by Ho et al. 2020 appendix B). t: (B,) -> float32 (B, dim), [sin | cos]."""
+    half = dim // 2
+    freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / max(half, 1))
+    args = jnp.asarray(t, jnp.float32)[:, None] * freqs[None, :]     # (B, half)
+    emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)   # (B, 2 * half)
+    return jnp.pad(emb, ((0, 0), (0, dim % 2)))                      # (B, dim)
+
+
+def group_norm(x: jax.Array, num_groups: int, dtype: Dtype, name: str) -> jax.Array:
+    """GroupNorm (Wu & He 2018) with the largest group count <= num_groups dividing C.
+
+    Computed in float32 even for bfloat16 compute (mixed-precision practice; also flax's
+    GroupNorm rejects bf16 inputs under strict dtype promotion), returned in `dtype`.
+    Call from inside a compact method: it adds the submodule `name`. (B, ..., C) -> same.
+    """
+    groups = math.gcd(num_groups, x.shape[-1])
+    norm = nn.GroupNorm(num_groups=groups, dtype=jnp.float32, name=name)
+    return norm(x.astype(jnp.float32)).astype(dtype)
+
+
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+    """Nearest-neighbour resize by an integer factor: (B, H, W, C) -> (B, fH, fW, C).
+    A broadcast + reshape, so its gradient is a cheap reshape + sum."""
+    b, h, w, c = x.shape
+    x = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, factor, w, factor, c))
+    return x.reshape(b, h * factor, w * factor, c)
+
+
+class ResBlock(nn.Module):
+    """Residual block of Ho et al. 2020 (after Zagoruyko & Komodakis 2016):
+    GN -> SiLU -> conv3x3 [+ Dense(SiLU(temb))] -> GN -> SiLU -> dropout -> conv3x3, plus a
+    1x1-conv (a Dense over channels) skip when the channel count changes; optionally scaled
+    by 1/sqrt(2) (Song et al. 2021b, DDPM++).
+    (B, H, W, C_in) [, temb (B, D)] -> (B, H, W, out_channels); temb may be None (VAE, GAN)."""
+    out_channels: int | None = None
+    dropout: float = 0.0
+    num_groups: int = 8
+    skip_rescale: bool = False
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, temb: jax.Array | None = None, *,
+                 train: bool = False) -> jax.Array:
+        x = x.astype(self.dtype)
+        c_in, c_out = x.shape[-1], self.out_channels or x.shape[-1]
+        h = nn.silu(group_norm(x, self.num_groups, self.dtype, "norm1"))
+        h = nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv1")(h)
+        if temb is not None:
+            proj = nn.Dense(c_out, dtype=self.dtype, name="temb_proj")(nn.silu(temb))
+            h = h + proj[:, None, None, :]                            # (B, 1, 1, C_out)
+        h = nn.silu(group_norm(h, self.num_groups, self.dtype, "norm2"))
+        h = nn.Dropout(self.dropout)(h, deterministic=not train)      # uses the 'dropout' rng
+        h = nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv2")(h)
+        if c_in != c_out:  # 1x1 conv ("NIN") as a Dense: its weight gradient is a plain matmul,
+            x = nn.Dense(c_out, dtype=self.dtype, name="skip")(x)  # ~3x faster on XLA:CPU
+        out = x + h
+        return out / math.sqrt(2) if self.skip_rescale else out
+
+
+class AttnBlock(nn.Module):
+    """Self-attention over the H*W positions with a residual connection (Ho et al. 2020,
+    after Wang et al. 2018 non-local blocks): x + MHA(GN(x)). (B, H, W, C) -> (B, H, W, C)."""
+    num_heads: int = 1
+    num_groups: int = 8
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.astype(self.dtype)
+        b, hgt, wid, c = x.shape
+        h = group_norm(x, self.num_groups, self.dtype, "norm")
+        h = h.reshape(b, hgt * wid, c)                                # (B, HW, C)
+        h = nn.MultiHeadDotProductAttention(self.num_heads, dtype=self.dtype, deterministic=True,
+                                            name="attn")(h)
+        return x + h.reshape(b, hgt, wid, c)
+
+
+class Downsample(nn.Module):
+    """Stride-2 conv3x3, 'SAME' padding as in Ho et al. 2020:
+    (B, H, W, C) -> (B, ceil(H/2), ceil(W/2), out_channels or C)."""
+    out_channels: int | None = None
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c_out = self.out_channels or x.shape[-1]
+        return nn.Conv(c_out, (3, 3), strides=(2, 2), padding="SAME", dtype=self.dtype,
+                       name="conv")(x.astype(self.dtype))
+
+
+class Upsample(nn.Module):
+    """Nearest x2 resize then conv3x3 (Ho et al. 2020; avoids transposed-conv checkerboards,
+    Odena et al. 2016): (B, H, W, C) -> (B, 2H, 2W, out_channels or C)."""
+    out_channels: int | None = None
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c_out = self.out_channels or x.shape[-1]
+        x = upsample_nearest(x.astype(self.dtype), 2)
+        return nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv")(x)

@@ -1,0 +1,133 @@
+"""The diffusion U-Net of Ho et al. 2020 (PixelCNN++-style backbone), with DDPM++ options.
+
+Time t -> sinusoidal embedding -> MLP (4*ch); optional class embedding added to it, with
+an extra "null" class id `num_classes` for classifier-free guidance (Ho & Salimans 2022).
+Down path: `num_res_blocks` ResBlocks per level (+ self-attention at `attn_resolutions`),
+stride-2 conv between levels; middle Res-Attn-Res; up path of `num_res_blocks + 1`
+ResBlocks per level on skip concatenations, nearest-resize + conv between levels.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgen.models.layers import (AttnBlock, Downsample, ResBlock, Upsample, group_norm,
+                                  sinusoidal_embedding)
+
+
+@dataclasses.dataclass(frozen=True)
+class UNetConfig:
+    """Hyperparameters of `UNet`. attn_resolutions are feature-map heights H at which
+    attention is used (28x28 input with ch_mult=(1, 2, 2) has levels at 28, 14, 7)."""
+    ch: int = 64
+    ch_mult: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 2
+    attn_resolutions: tuple[int, ...] = (7,)
+    dropout: float = 0.0
+    num_classes: int = 0          # 0: unconditional; else labels 0..num_classes-1 + null id
+    out_channels: int = 1
+    num_groups: int = 8
+    num_heads: int = 1
+    dtype: str = "float32"        # compute dtype; "bfloat16" for mixed precision
+    skip_rescale: bool = False    # DDPM++: scale ResBlock outputs by 1/sqrt(2)
+
+    @property
+    def null_label(self) -> int:
+        """The class id meaning "no label" (classifier-free guidance)."""
+        return self.num_classes
+
+
+class UNet(nn.Module):
+    """eps / v predictor. x (B, H, W, C) float32, t (B,) int or float timesteps,
+    label (B,) int32 or None -> (B, H, W, out_channels) float32.
+    H and W must be divisible by 2 ** (len(ch_mult) - 1)."""
+    config: UNetConfig
+
+    @property
+    def compute_dtype(self):
+        return jnp.dtype(self.config.dtype)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None, *,
+                 train: bool = False) -> jax.Array:
+        cfg = self.config
+        self._check_input(x)
+        temb = self._embed(jnp.broadcast_to(t, x.shape[:1]), label)  # (B, 4ch)
+        h = nn.Conv(cfg.ch, (3, 3), dtype=self.compute_dtype, name="conv_in")(x)
+        h, skips = self._down(h, temb, train)
+        h = self._middle(h, temb, train)
+        h = self._up(h, temb, skips, train)
+        h = nn.silu(group_norm(h, cfg.num_groups, self.compute_dtype, "norm_out"))
+        out = nn.Conv(cfg.out_channels, (3, 3), dtype=self.compute_dtype,
+                      kernel_init=nn.initializers.zeros, name="conv_out")(h)
+        return out.astype(jnp.float32)
+
+    def _check_input(self, x: jax.Array) -> None:
+        factor = 2 ** (len(self.config.ch_mult) - 1)
+        if x.ndim != 4 or x.shape[1] % factor or x.shape[2] % factor:
+            raise ValueError(f"UNet input shape {x.shape}: expected (B, H, W, C) with H and W "
+                             f"divisible by {factor} for ch_mult={self.config.ch_mult}; "
+                             f"resize the images or use fewer levels")
+
+    def _embed(self, t: jax.Array, label: jax.Array | None) -> jax.Array:
+        """Time (and class) embedding, (B,) -> (B, 4 * ch)."""
+        cfg, dim = self.config, 4 * self.config.ch
+        temb = sinusoidal_embedding(t, cfg.ch)                        # (B, ch)
+        temb = nn.Dense(dim, dtype=self.compute_dtype, name="temb_dense0")(temb)
+        temb = nn.Dense(dim, dtype=self.compute_dtype, name="temb_dense1")(nn.silu(temb))
+        if cfg.num_classes == 0:
+            if label is not None:
+                raise ValueError("UNet got a label but config.num_classes=0; set num_classes "
+                                 "for a class-conditional model or pass label=None")
+            return temb
+        if label is None:
+            label = jnp.full(t.shape, cfg.null_label, jnp.int32)
+        return temb + nn.Embed(cfg.num_classes + 1, dim, dtype=self.compute_dtype,
+                               name="class_embed")(label)
+
+    def _res(self, channels: int, name: str) -> ResBlock:
+        cfg = self.config
+        return ResBlock(channels, dropout=cfg.dropout, num_groups=cfg.num_groups,
+                        skip_rescale=cfg.skip_rescale, dtype=self.compute_dtype, name=name)
+
+    def _attn(self, h: jax.Array, name: str, force: bool = False) -> jax.Array:
+        """Self-attention when the feature map's height is in attn_resolutions (or `force`)."""
+        if not force and h.shape[1] not in self.config.attn_resolutions:
+            return h
+        cfg = self.config
+        return AttnBlock(cfg.num_heads, cfg.num_groups, dtype=self.compute_dtype, name=name)(h)
+
+    def _down(self, h, temb, train):
+        """Returns the bottom feature map and the skips, conv_in's output first."""
+        cfg, skips = self.config, [h]
+        for level, mult in enumerate(cfg.ch_mult):
+            for i in range(cfg.num_res_blocks):
+                h = self._res(cfg.ch * mult, f"down{level}_res{i}")(h, temb, train=train)
+                h = self._attn(h, f"down{level}_attn{i}")
+                skips.append(h)
+            if level < len(cfg.ch_mult) - 1:
+                h = Downsample(dtype=self.compute_dtype, name=f"down{level}_downsample")(h)
+                skips.append(h)
+        return h, skips
+
+    def _middle(self, h, temb, train):
+        channels = h.shape[-1]
+        h = self._res(channels, "mid_res0")(h, temb, train=train)
+        h = self._attn(h, "mid_attn", force=True)
+        return self._res(channels, "mid_res1")(h, temb, train=train)
+
+    def _up(self, h, temb, skips, train):
+        """Consumes the skips in reverse, num_res_blocks + 1 per level."""
+        cfg, skips = self.config, list(skips)
+        for level in reversed(range(len(cfg.ch_mult))):
+            for i in range(cfg.num_res_blocks + 1):
+                h = jnp.concatenate([h, skips.pop().astype(h.dtype)], axis=-1)
+                h = self._res(cfg.ch * cfg.ch_mult[level], f"up{level}_res{i}")(
+                    h, temb, train=train)
+                h = self._attn(h, f"up{level}_attn{i}")
+            if level > 0:
+                h = Upsample(dtype=self.compute_dtype, name=f"up{level}_upsample")(h)
+        return h

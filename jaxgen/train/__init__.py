@@ -1,0 +1,4 @@
+"""The training loop, optimisers, EMA, checkpoints and logging."""
+from jaxgen.train.loop import run
+
+__all__ = ["run"]

@@ -1,0 +1,177 @@
+"""The one training loop: every family, every parallel mode, exact resume."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from jaxgen import config as config_lib
+from jaxgen import data as data_lib
+from jaxgen import families
+from jaxgen.families.base import count_params
+from jaxgen.train import logging as log_lib
+from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.utils.images import save_grid
+
+
+def root_keys(seed: int):
+    """(init key, training key) from the one root key `config.seed`."""
+    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+    return k_init, k_train
+
+
+def init_fn(family, seed: int):
+    """A pure () -> state: the family's init plus the loop's "step" and "rng"."""
+    k_init, k_train = root_keys(seed)
+    return lambda: dict(family.init(k_init), step=jnp.int32(0), rng=k_train)
+
+
+def step_fn(family):
+    """(state, batch) -> (state, metrics): rng_t = fold_in(rng, step); step += 1."""
+    def step(state, batch):
+        rng = jax.random.fold_in(state["rng"], state["step"])
+        new_state, metrics = family.train_step(state, batch, rng=rng)
+        return dict(new_state, step=state["step"] + 1), metrics
+    return step
+
+
+def init_or_restore(family, config, checkpointer: Checkpointer, console):
+    """Restores the newest readable checkpoint, or initialises from `config.seed`."""
+    init = init_fn(family, config.seed)
+    restored = checkpointer.restore_latest(jax.eval_shape(init))
+    if restored is None:
+        return jax.jit(init)()
+    state, meta = restored
+    console.print(f"resumed from step {meta['step']:,} ({meta['images_seen']:,} images seen)")
+    return state
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM / SIGINT set a flag the loop checks after each step (it then saves and exits)."""
+    caught = []
+    handler = lambda signum, frame: caught.append(signum)  # noqa: E731
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield caught
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class Loop:
+    """Holds what the loop needs between steps; `run` below is the entry point."""
+
+    def __init__(self, config, workdir, console):
+        self.config, self.workdir, self.console = config, Path(workdir), console
+        self.dataset = data_lib.load_dataset(config.data, split="train")
+        self.family = families.build(config, self.dataset)
+        self.checkpointer = Checkpointer(self.workdir / "checkpoints",
+                                         max_to_keep=config.train.keep_checkpoints)
+        self.state = init_or_restore(self.family, config, self.checkpointer, console)
+        self.start = int(jax.device_get(self.state["step"]))
+        self.train_step = jax.jit(step_fn(self.family), donate_argnums=0)
+        self.writer = log_lib.MetricsWriter(self.workdir / "metrics.jsonl", resume_step=self.start)
+        self.last_log = (self.start, time.perf_counter())
+        self.last_good = self.start
+
+    def batch(self, step: int):
+        t = self.config.train
+        return data_lib.batch_at(self.dataset, step, batch_size=t.batch_size, seed=self.config.seed)
+
+    def check(self, done: int, metrics) -> dict:
+        """Reads metrics to host; a NaN/inf stops the run, keeping the last good checkpoint."""
+        host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        bad = sorted(log_lib.non_finite(host), key=lambda k: k != "loss")
+        if bad:
+            self.checkpointer.wait()
+            raise FloatingPointError(
+                f"non-finite {', '.join(f'{k}={host[k]}' for k in bad)} between step "
+                f"{self.last_good} and step {done}; the checkpoints in "
+                f"{self.checkpointer.directory} (latest step {max(self.checkpointer.steps(), default=0)}) "
+                f"are from before it. Lower optim.lr or set optim.grad_clip, then rerun to resume.")
+        self.last_good = done
+        return host
+
+    def log(self, done: int, host: dict) -> dict:
+        s0, t0 = self.last_log
+        now = time.perf_counter()
+        bs = self.config.train.batch_size
+        row = dict(step=done, images_seen=done * bs, **host,
+                   images_per_s=(done - s0) * bs / max(now - t0, 1e-9))
+        self.writer.write(row)
+        self.last_log = (done, now)
+        return row
+
+    def save(self, done: int) -> None:
+        meta = dict(step=done, images_seen=done * self.config.train.batch_size)
+        self.checkpointer.save(done, self.state, meta)
+
+    def sample_grid(self, done: int) -> None:
+        rng = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), done)
+        images = self.family.generate(self.state, rng=rng, num=self.config.train.num_samples)
+        save_grid(self.workdir / "samples" / f"step_{done:08d}.png", images, scale=2)
+
+
+def _every(done: int, n: int) -> bool:
+    return n > 0 and done % n == 0
+
+
+def train(loop: Loop, *, stop_after: int | None = None) -> str:
+    """Runs steps until `train.steps`, `stop_after`, or a signal; returns why it stopped."""
+    t, total = loop.config.train, loop.config.train.steps
+    progress = log_lib.make_progress(loop.console)
+    with stop_on_signals() as caught, progress:
+        task = progress.add_task("train", total=total, completed=loop.start, info="")
+        for step in range(loop.start, total):
+            loop.state, metrics = loop.train_step(loop.state, loop.batch(step))
+            done = step + 1
+            stopping = bool(caught) or done == stop_after or done == total
+            is_log = _every(done, t.log_every) or done == total
+            if is_log or _every(done, t.checkpoint_every) or stopping:
+                host = loop.check(done, metrics)
+                if is_log:
+                    row = loop.log(done, host)
+                    progress.update(task, info=log_lib.format_metrics(done, row))
+                    if not loop.console.is_terminal:
+                        loop.console.print(log_lib.format_metrics(done, row))
+            if _every(done, t.checkpoint_every) or stopping:
+                loop.save(done)
+            if _every(done, t.sample_every):
+                loop.sample_grid(done)
+            progress.update(task, completed=done)
+            if stopping:
+                return signal.Signals(caught[0]).name if caught else (
+                    "finished" if done == total else "stop_after")
+    return "finished"
+
+
+def prepare_workdir(config, workdir) -> Path:
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config_lib.to_json(config))
+    return workdir
+
+
+def run(config, workdir, *, stop_after: int | None = None, console=None) -> Loop:
+    """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the Loop."""
+    console = console or log_lib.default_console()
+    workdir = prepare_workdir(config, workdir)
+    loop = Loop(config, workdir, console)
+    log_lib.print_param_counts(console, {name: count_params(p) for name, p
+                                         in loop.family.param_groups(loop.state).items()})
+    try:
+        reason = train(loop, stop_after=stop_after)
+    finally:
+        loop.checkpointer.close()
+    if reason == "finished":
+        loop.sample_grid(int(jax.device_get(loop.state["step"])))
+    console.print(f"{reason} at step {int(jax.device_get(loop.state['step'])):,}; "
+                  f"workdir {workdir}")
+    if reason in ("SIGTERM", "SIGINT"):
+        raise SystemExit(128 + signal.Signals[reason].value)
+    return loop

@@ -1,0 +1,49 @@
+"""Image I/O at the library's edge: float [-1, 1] NHWC <-> uint8 PNG files and grids."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images) -> np.ndarray:
+    """float in [-1, 1] -> uint8 in [0, 255] (clipped, rounded)."""
+    x = np.asarray(images, dtype=np.float32)
+    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tiles uint8 (N, H, W, C) into one (rows*(H+pad)+pad, cols*(W+pad)+pad, C) image."""
+    n, h, w, c = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.zeros((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.uint8)
+    for i, img in enumerate(images):
+        r, col = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = img
+    return grid
+
+
+def save_png(path, image: np.ndarray) -> Path:
+    """Writes uint8 (H, W, 1|3) to `path`, creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    return path
+
+
+def save_grid(path, images, ncols: int | None = None, scale: int = 1) -> Path:
+    """float [-1, 1] (N, H, W, C) -> a tiled PNG, upscaled `scale`x (nearest) for viewing."""
+    grid = make_grid(to_uint8(images), ncols)
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    return save_png(path, grid)
+
+
+def save_each(out_dir, images, prefix: str = "sample") -> list[Path]:
+    """One PNG per image: out_dir/sample_00000.png, ..."""
+    return [save_png(Path(out_dir) / f"{prefix}_{i:05d}.png", img)
+            for i, img in enumerate(to_uint8(images))]

@@ -1,0 +1,39 @@
+"""Shared fixtures: the repo root, a smoke config, and a subprocess runner."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxgen.utils import compile_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+compile_cache.enable()  # tests compile the same smoke programs many times
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+def smoke_config(name: str = "ddpm_fmnist", **overrides):
+    """Loads configs/<name>.py:smoke with {"train.steps": "6", ...} overrides applied."""
+    from jaxgen import config as config_lib
+    config = config_lib.load_config(str(ROOT / "configs" / f"{name}.py:smoke"))
+    return config_lib.apply_overrides(config, {k: str(v) for k, v in overrides.items()})
+
+
+def script_env() -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+def run_script(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
+    """Runs `python <script> args...` from the repo root and returns the finished process."""
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=script_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc

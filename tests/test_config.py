@@ -1,0 +1,72 @@
+import json
+
+import pytest
+
+from jaxgen import config as config_lib
+from conftest import ROOT, smoke_config
+
+
+def test_every_config_has_the_common_keys():
+    for path in sorted((ROOT / "configs").glob("*.py")):
+        for variant in (None, "smoke", "demo"):
+            config = config_lib.load_config(f"{path}:{variant}" if variant else str(path))
+            for key in ("seed", "train.steps", "train.batch_size", "train.log_every",
+                        "train.checkpoint_every", "data.path", "family"):
+                config_lib._lookup(config, key)  # raises if missing
+            assert config.is_locked
+
+
+def test_overrides_parse_by_type():
+    c = smoke_config(**{"train.steps": 17, "optim.lr": "3e-4", "model.ch_mult": "(1,2,4)",
+                        "data.path": "/x", "train.sample_every": 0})
+    assert c.train.steps == 17 and isinstance(c.train.steps, int)
+    assert c.optim.lr == pytest.approx(3e-4)
+    assert c.model.ch_mult == (1, 2, 4)
+    assert c.data.path == "/x"
+
+
+def test_unknown_key_suggests_the_nearest():
+    with pytest.raises(KeyError, match=r"train\.steps"):
+        smoke_config(**{"train.stpes": 3})
+
+
+def test_unknown_group_lists_keys():
+    with pytest.raises(KeyError, match="unknown config key 'trian.steps'"):
+        smoke_config(**{"trian.steps": 3})
+
+
+def test_bad_value_names_key_and_type():
+    with pytest.raises(ValueError, match=r"train\.steps=ten.*int"):
+        smoke_config(**{"train.steps": "ten"})
+
+
+def test_bool_parsing_rejects_garbage():
+    c = smoke_config()
+    with c.unlocked():
+        c.flag = True
+    config_lib.apply_overrides(c, {"flag": "false"})
+    assert c.flag is False
+    with pytest.raises(ValueError, match="true/false"):
+        config_lib.apply_overrides(c, {"flag": "maybe"})
+
+
+def test_split_overrides_both_spellings():
+    rest, ov = config_lib.split_overrides(["--workdir=w", "--config.train.steps=5",
+                                           "--config.seed", "3", "--config=x.py"])
+    assert rest == ["--workdir=w", "--config=x.py"]
+    assert ov == {"train.steps": "5", "seed": "3"}
+
+
+def test_json_round_trip_keeps_tuples_and_lock():
+    c = smoke_config()
+    back = config_lib.from_json(config_lib.to_json(c))
+    assert back.to_dict() == c.to_dict()
+    assert isinstance(back.model.ch_mult, tuple) and back.is_locked
+    assert json.loads(config_lib.to_json(c))["train"]["steps"] == c.train.steps
+
+
+def test_missing_config_file_and_bad_variant():
+    with pytest.raises(FileNotFoundError, match="not found"):
+        config_lib.load_config("configs/nope.py")
+    with pytest.raises(ValueError, match="unknown variant"):
+        config_lib.load_config(str(ROOT / "configs/ddpm_fmnist.py:huge"))

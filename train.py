@@ -1,0 +1,41 @@
+"""Train a jaxgen model.
+
+  python train.py --config=configs/ddpm_fmnist.py:demo --workdir=runs/demo [--config.train.steps=500]
+
+Running again on the same workdir resumes from its latest checkpoint; without
+--config the workdir's saved config.json is used. This file is kept short on
+purpose: everything lives in `jaxgen.train`.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from jaxgen import config as config_lib
+from jaxgen import sampling
+from jaxgen.utils import compile_cache
+from jaxgen.train import run
+
+
+def parse(argv):
+    rest, overrides = config_lib.split_overrides(argv)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="configs/FILE.py[:VARIANT]; default: WORKDIR/config.json")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, samples/ go here")
+    p.add_argument("--stop_after", type=int, default=None,
+                   help="save and stop once this step is reached (the schedule still uses train.steps)")
+    return p.parse_args(rest), overrides
+
+
+def main(argv):
+    compile_cache.enable()
+    args, overrides = parse(argv)
+    if args.config:
+        config = config_lib.load_config(args.config)
+    else:
+        config = sampling.load_config(Path(args.workdir))
+    config_lib.apply_overrides(config, overrides)
+    run(config, args.workdir, stop_after=args.stop_after)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
