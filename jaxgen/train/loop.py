@@ -111,6 +111,16 @@ class Loop:
         meta = dict(step=done, images_seen=done * self.config.train.batch_size)
         self.checkpointer.save(done, self.state, meta)
 
+    def evaluate(self, done: int) -> None:
+        """Held-out metrics (sample quality, bits/dim) every `eval.every` steps, logged as a row
+        {"step", "images_seen", "eval/<name>": value}."""
+        from jaxgen.metrics.training import evaluate  # the metrics package is optional here
+        results = evaluate(self.family, self.state, self.config, step=done)
+        row = dict(step=done, images_seen=done * self.config.train.batch_size,
+                   **{f"eval/{k}": v for k, v in results.items()})
+        self.writer.write(row)
+        self.console.print(log_lib.format_metrics(done, row))
+
     def sample_grid(self, done: int) -> None:
         rng = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), done)
         images = self.family.generate(self.state, rng=rng, num=self.config.train.num_samples)
@@ -143,6 +153,8 @@ def train(loop: Loop, *, stop_after: int | None = None) -> str:
                 loop.save(done)
             if _every(done, t.sample_every):
                 loop.sample_grid(done)
+            if _every(done, loop.config.eval.every):
+                loop.evaluate(done)
             progress.update(task, completed=done)
             if stopping:
                 return signal.Signals(caught[0]).name if caught else (
