@@ -22,10 +22,11 @@ def get_config(arg=None):
     c.train.update(steps=40_000, batch_size=128, log_every=100, checkpoint_every=2000,
                    sample_every=5000)
     if arg == "demo":
-        c.model.update(ch=32, num_res_blocks=1)
-        c.optim.update(lr=1e-3, warmup_steps=200)
+        c.model.update(ch=16, ch_mult=(1, 2, 4), num_res_blocks=1)
+        c.optim.update(lr=1e-3, warmup_steps=100)
         c.optim.ema_decay = 0.995
-        c.train.update(steps=2000, batch_size=64, log_every=100, checkpoint_every=500,
+        c.sample.update(sampler="ddpm", steps=100)  # ancestral sampling forgives a young model
+        c.train.update(steps=1500, batch_size=64, log_every=100, checkpoint_every=500,
                        sample_every=0)
     elif arg == "smoke":
         c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
