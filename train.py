@@ -29,11 +29,12 @@ def parse(argv):
 def main(argv):
     compile_cache.enable()
     args, overrides = parse(argv)
-    if args.config:
-        config = config_lib.load_config(args.config)
-    else:
-        config = sampling.load_config(Path(args.workdir))
-    config_lib.apply_overrides(config, overrides)
+    try:
+        config = (config_lib.load_config(args.config) if args.config
+                  else sampling.load_config(Path(args.workdir)))
+        config_lib.apply_overrides(config, overrides)
+    except (KeyError, ValueError, FileNotFoundError) as e:  # bad flags: message, no traceback
+        sys.exit(f"train.py: error: {e.args[0] if e.args else e}")
     run(config, args.workdir, stop_after=args.stop_after)
 
 
