@@ -2,12 +2,15 @@
 
   python sample.py --workdir=runs/demo --num=64 --out=grid.png
   python sample.py --checkpoint=runs/demo/checkpoints/2000 --sampler=ddpm --steps=1000 --out_dir=pngs/
+  python sample.py --workdir=runs/demo --eval --eval_num=2000    # metrics -> runs/demo/eval.json
 
 The family (diffusion, GAN, VAE) is read from the workdir's config.json; EMA
 parameters are used when the family keeps them. Same --seed, same images.
 """
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from jaxgen import sampling
 from jaxgen.utils import compile_cache
@@ -32,10 +35,30 @@ def parse(argv):
     p.add_argument("--out", help="write a tiled grid PNG here")
     p.add_argument("--out_dir", help="write one PNG per image into this folder")
     p.add_argument("--scale", type=int, default=2, help="grid upscaling for viewing")
+    p.add_argument("--eval", action="store_true", help="score --eval_num samples: FD / KID / "
+                   "precision / recall vs the test split, the train-vs-test baseline, bits/dim")
+    p.add_argument("--eval_num", type=int, default=10_000, help="samples (and test images) scored")
+    p.add_argument("--eval_batch", type=int, default=500, help="samples generated per call")
+    p.add_argument("--eval_out", help="JSON file for --eval (default WORKDIR/eval.json)")
     args = p.parse_args(argv)
-    if not (args.out or args.out_dir):
-        p.error("give --out GRID.png and/or --out_dir DIR")
+    if not (args.out or args.out_dir or args.eval):
+        p.error("give --out GRID.png and/or --out_dir DIR and/or --eval")
     return args
+
+
+def evaluate(args, config, family, state, step, dataset, options) -> dict:
+    """--eval: the metrics as one JSON object, written to --eval_out and printed last."""
+    from jaxgen.metrics import sample_eval
+    result = sample_eval.run(config, family, state, test=dataset, step=step, num=args.eval_num,
+                             seed=args.seed, options=options, batch_size=args.eval_batch)
+    workdir = sampling.resolve(args.workdir, args.checkpoint)[0]
+    result["workdir"] = str(workdir)
+    out = Path(args.eval_out or workdir / "eval.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    print(json.dumps(result))
+    return result
 
 
 def main(argv):
@@ -45,6 +68,10 @@ def main(argv):
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     if args.raw:
         options["use_ema"] = False
+    if args.eval:
+        evaluate(args, config, family, state, step, dataset, options)
+    if not (args.out or args.out_dir):
+        return
     images = sampling.generate(family, state, mode=args.mode, seed=args.seed, num=args.num,
                                dataset=dataset, options=options)
     if args.out:

@@ -1,6 +1,7 @@
 """Train a jaxgen model.
 
   python train.py --config=configs/ddpm_fmnist.py:demo --workdir=runs/demo [--config.train.steps=500]
+  python -m jaxgen.launch --num_processes=2 train.py --config=...   # N processes, one mesh
 
 Running again on the same workdir resumes from its latest checkpoint; without
 --config the workdir's saved config.json is used. This file is kept short on
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 from jaxgen import config as config_lib
-from jaxgen import sampling
+from jaxgen import parallel, sampling
 from jaxgen.utils import compile_cache
 from jaxgen.train import run
 
@@ -23,12 +24,17 @@ def parse(argv):
     p.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, samples/ go here")
     p.add_argument("--stop_after", type=int, default=None,
                    help="save and stop once this step is reached (the schedule still uses train.steps)")
+    p.add_argument("--coordinator", help="multi-process: HOST:PORT of process 0, or 'auto' (TPU "
+                   "pod slices, SLURM); default $JAXGEN_COORDINATOR (set by jaxgen.launch)")
+    p.add_argument("--num_processes", type=int, help="default $JAXGEN_NUM_PROCESSES")
+    p.add_argument("--process_id", type=int, help="default $JAXGEN_PROCESS_ID")
     return p.parse_args(rest), overrides
 
 
 def main(argv):
     compile_cache.enable()
     args, overrides = parse(argv)
+    parallel.initialize(args.coordinator, args.num_processes, args.process_id)
     try:
         config = (config_lib.load_config(args.config) if args.config
                   else sampling.load_config(Path(args.workdir)))

@@ -26,6 +26,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim = dict(lr=2e-4, warmup_steps=100, decay="cosine", min_lr_ratio=0.0,
                    b1=0.9, b2=0.999, weight_decay=0.0, grad_clip=1.0)
     c.eval = dict(every=0, num_samples=1000)
+    # Device mesh and step mode (jaxgen/parallel): mode "jit" | "shard_map" | "pmap"; mesh axis
+    # sizes (-1: all remaining devices); rules: ((regex over "params/.../kernel", spec), ...),
+    # spec a tuple of mesh-axis names / None per dimension; leaves below min_fsdp_size elements
+    # stay replicated under FSDP.
+    c.parallel = dict(mode="jit", data=-1, fsdp=1, tensor=1, rules=(), min_fsdp_size=2**14)
     return c
 
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen.diffusion import diffusion_loss, make_schedule, sample
+from jaxgen.diffusion.likelihood import nll_bound
 from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.models import UNet, UNetConfig
 from jaxgen.train.optim import ema_update, make_optimizer
@@ -93,6 +94,24 @@ def build(config, dataset) -> Family:
                          sampler=sampler or s.sampler, steps=int(steps or s.steps),
                          eta=float(s.eta if eta is None else eta))
 
+    @functools.partial(jax.jit, static_argnames=("num_timesteps",))
+    def _evaluate(params, images, rng, *, num_timesteps):
+        null = jnp.full(images.shape[:1], num_classes, jnp.int32) if num_classes else None
+        denoise = lambda x_t, t: model.apply({"params": params}, x_t, t, null)  # noqa: E731
+        return nll_bound(denoise, schedule, images, rng=rng, num_timesteps=num_timesteps,
+                         prediction=prediction)
+
+    def evaluate(state, batch, *, rng, num_timesteps=None, use_ema=True):
+        """Negative ELBO of batch["image"] (B, H, W, C), 8-bit values in [-1, 1], in bits/dim:
+        {"bits_per_dim", "prior_bpd", "diffusion_bpd", "decoder_bpd"}, float32 (B,) each. The
+        sum over steps is estimated on `num_timesteps` strata (default config.eval.bpd_timesteps,
+        else 50; T - 1 is exact). Class-conditional models are scored with the null class."""
+        k = num_timesteps or config.eval.get("bpd_timesteps", 50)
+        params = state["ema_params"] if use_ema else state["params"]
+        return _evaluate(params, jnp.asarray(batch["image"]), rng,
+                         num_timesteps=min(int(k), schedule.num_steps - 1))
+
     return Family(init=init, train_step=train_step, generate=generate,
                   param_groups=lambda state: {"unet": state["params"]},
-                  sample_options=("sampler", "steps", "eta", "guidance", "labels", "use_ema"))
+                  sample_options=("sampler", "steps", "eta", "guidance", "labels", "use_ema"),
+                  evaluate=evaluate)

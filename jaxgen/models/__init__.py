@@ -7,3 +7,9 @@ __all__ = [
     "AttnBlock", "Downsample", "ResBlock", "UNet", "UNetConfig", "Upsample", "group_norm",
     "sinusoidal_embedding", "upsample_nearest",
 ]
+from jaxgen.models.dcgan import (ConvTranspose, DCGANConfig, Discriminator, Generator,  # noqa: E402
+                                 conv_transpose)
+from jaxgen.models.vae import VAE, VAEConfig  # noqa: E402
+
+__all__ += ["ConvTranspose", "DCGANConfig", "Discriminator", "Generator", "VAE", "VAEConfig",
+            "conv_transpose"]

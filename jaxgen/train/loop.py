@@ -13,6 +13,7 @@ from jaxgen import config as config_lib
 from jaxgen import data as data_lib
 from jaxgen import families
 from jaxgen.families.base import count_params
+from jaxgen.parallel import Layout, multihost
 from jaxgen.train import logging as log_lib
 from jaxgen.train.checkpoint import Checkpointer
 from jaxgen.utils.images import save_grid
@@ -30,21 +31,22 @@ def init_fn(family, seed: int):
     return lambda: dict(family.init(k_init), step=jnp.int32(0), rng=k_train)
 
 
-def step_fn(family):
-    """(state, batch) -> (state, metrics): rng_t = fold_in(rng, step); step += 1."""
+def step_fn(family, axis_name=None):
+    """(state, batch) -> (state, metrics): rng_t = fold_in(rng, step); step += 1. `axis_name`:
+    the mesh axes the batch is split over when the step runs per device (shard_map / pmap)."""
     def step(state, batch):
         rng = jax.random.fold_in(state["rng"], state["step"])
-        new_state, metrics = family.train_step(state, batch, rng=rng)
+        new_state, metrics = family.train_step(state, batch, rng=rng, axis_name=axis_name)
         return dict(new_state, step=state["step"] + 1), metrics
     return step
 
 
-def init_or_restore(family, config, checkpointer: Checkpointer, console):
-    """Restores the newest readable checkpoint, or initialises from `config.seed`."""
-    init = init_fn(family, config.seed)
-    restored = checkpointer.restore_latest(jax.eval_shape(init))
+def init_or_restore(layout: Layout, checkpointer: Checkpointer, console):
+    """Restores the newest readable checkpoint onto this run's mesh (whatever mesh wrote it),
+    or initialises from `config.seed`; either way the state is born sharded."""
+    restored = checkpointer.restore_latest(layout.abstract_state)
     if restored is None:
-        return jax.jit(init)()
+        return layout.init_state()
     state, meta = restored
     console.print(f"resumed from step {meta['step']:,} ({meta['images_seen']:,} images seen)")
     return state
@@ -72,16 +74,22 @@ class Loop:
         self.family = families.build(config, self.dataset)
         self.checkpointer = Checkpointer(self.workdir / "checkpoints",
                                          max_to_keep=config.train.keep_checkpoints)
-        self.state = init_or_restore(self.family, config, self.checkpointer, console)
+        self.layout = Layout(config, init_fn(self.family, config.seed),
+                             param_groups=self.family.param_groups)
+        self.state = init_or_restore(self.layout, self.checkpointer, console)
         self.start = int(jax.device_get(self.state["step"]))
-        self.train_step = jax.jit(step_fn(self.family), donate_argnums=0)
-        self.writer = log_lib.MetricsWriter(self.workdir / "metrics.jsonl", resume_step=self.start)
+        self.train_step = self.layout.compile(lambda axis_name: step_fn(self.family, axis_name))
+        self.writer = (log_lib.MetricsWriter(self.workdir / "metrics.jsonl", resume_step=self.start)
+                       if multihost.is_main() else multihost.NullWriter())
         self.last_log = (self.start, time.perf_counter())
         self.last_good = self.start
 
     def batch(self, step: int):
-        t = self.config.train
-        return data_lib.batch_at(self.dataset, step, batch_size=t.batch_size, seed=self.config.seed)
+        """Global batch `step`: this process reads only its rows, then they become global arrays."""
+        index, count = self.layout.process_rows
+        local = data_lib.batch_at(self.dataset, step, batch_size=self.config.train.batch_size,
+                                  seed=self.config.seed, process_index=index, process_count=count)
+        return self.layout.global_batch(local)
 
     def check(self, done: int, metrics) -> dict:
         """Reads metrics to host; a NaN/inf stops the run, keeping the last good checkpoint."""
@@ -124,7 +132,9 @@ class Loop:
     def sample_grid(self, done: int) -> None:
         rng = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), done)
         images = self.family.generate(self.state, rng=rng, num=self.config.train.num_samples)
-        save_grid(self.workdir / "samples" / f"step_{done:08d}.png", images, scale=2)
+        images = multihost.to_host(images)  # every process takes part; process 0 writes
+        if multihost.is_main():
+            save_grid(self.workdir / "samples" / f"step_{done:08d}.png", images, scale=2)
 
 
 def _every(done: int, n: int) -> bool:
@@ -165,13 +175,14 @@ def train(loop: Loop, *, stop_after: int | None = None) -> str:
 def prepare_workdir(config, workdir) -> Path:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config_lib.to_json(config))
+    if multihost.is_main():
+        (workdir / "config.json").write_text(config_lib.to_json(config))
     return workdir
 
 
 def run(config, workdir, *, stop_after: int | None = None, console=None) -> Loop:
     """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the Loop."""
-    console = console or log_lib.default_console()
+    console = multihost.main_console(console or log_lib.default_console())
     workdir = prepare_workdir(config, workdir)
     loop = Loop(config, workdir, console)
     log_lib.print_param_counts(console, {name: count_params(p) for name, p
