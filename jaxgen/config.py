@@ -25,7 +25,7 @@ def base_config() -> ml_collections.ConfigDict:
                    keep_checkpoints=3, sample_every=0, num_samples=64)
     c.optim = dict(lr=2e-4, warmup_steps=100, decay="cosine", min_lr_ratio=0.0,
                    b1=0.9, b2=0.999, weight_decay=0.0, grad_clip=1.0)
-    c.eval = dict(every=0, num_samples=1000)
+    c.eval = dict(every=0, num_samples=1000, bpd_timesteps=50)
     # Device mesh and step mode (jaxgen/parallel): mode "jit" | "shard_map" | "pmap"; mesh axis
     # sizes (-1: all remaining devices); rules: ((regex over "params/.../kernel", spec), ...),
     # spec a tuple of mesh-axis names / None per dimension; leaves below min_fsdp_size elements
@@ -126,7 +126,17 @@ def _tuplify(value):
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
-    """Inverse of `to_json` (lists come back as tuples); returns it locked."""
-    config = ml_collections.ConfigDict(_tuplify(json.loads(text)))
+    """Inverse of `to_json` (lists come back as tuples); returns it locked. Keys that
+    `base_config` has gained since the JSON was written take their defaults."""
+    config = base_config()
+    _merge(config, _tuplify(json.loads(text)))
     config.lock()
     return config
+
+
+def _merge(config: ml_collections.ConfigDict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(config.get(key), ml_collections.ConfigDict):
+            _merge(config[key], value)
+        else:
+            config[key] = value

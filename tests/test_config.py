@@ -70,3 +70,11 @@ def test_missing_config_file_and_bad_variant():
         config_lib.load_config("configs/nope.py")
     with pytest.raises(ValueError, match="unknown variant"):
         config_lib.load_config(str(ROOT / "configs/ddpm_fmnist.py:huge"))
+
+
+def test_old_json_gains_new_default_keys():
+    old = json.loads(config_lib.to_json(smoke_config()))
+    del old["eval"]["bpd_timesteps"], old["parallel"]
+    back = config_lib.from_json(json.dumps(old))
+    assert back.eval.bpd_timesteps == config_lib.base_config().eval.bpd_timesteps
+    assert back.parallel.mode == "jit" and back.model.ch == smoke_config().model.ch
