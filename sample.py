@@ -64,7 +64,10 @@ def evaluate(args, config, family, state, step, dataset, options) -> dict:
 def main(argv):
     compile_cache.enable()
     args = parse(argv)
-    config, family, state, step, dataset = sampling.load(args.workdir, args.checkpoint)
+    try:
+        config, family, state, step, dataset = sampling.load(args.workdir, args.checkpoint)
+    except (ValueError, FileNotFoundError) as e:  # a wrong path: message, no traceback
+        sys.exit(f"sample.py: error: {e}")
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     if args.raw:
         options["use_ema"] = False
