@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,19 @@ def run_script(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def start_script(*args) -> subprocess.Popen:
+    """Starts `python <script> args...` in the background (stdout and stderr merged)."""
+    return subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=script_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_checkpoint(workdir, step, proc, timeout=300):
+    """Polls until checkpoint `step` of `workdir` is committed; fails if `proc` ends first."""
+    marker = Path(workdir) / "checkpoints" / str(step) / "commit_success.txt"
+    t0 = time.time()
+    while not marker.exists():
+        assert proc.poll() is None, f"training ended early:\n{proc.stdout.read()}"
+        assert time.time() - t0 < timeout, "no checkpoint appeared"
+        time.sleep(0.02)

@@ -5,9 +5,6 @@ The uninterrupted reference and the resumed halves run in-process (cheap); only 
 is killed is a `train.py` subprocess.
 """
 import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
@@ -16,7 +13,7 @@ import pytest
 from jaxgen import sampling
 from jaxgen.train import run
 from jaxgen.train.logging import read_metrics
-from conftest import ROOT, script_env, smoke_config
+from conftest import smoke_config, start_script, wait_for_checkpoint
 
 STOP = 60
 NAMES = ["dcgan_fmnist", "vae_fmnist"]  # dcgan_fmnist:smoke has BN + SN + hinge + EMA
@@ -29,19 +26,8 @@ def _config(name):
 
 def _start(name, workdir):
     flags = [f"--config.{k}={v}" for k, v in OVERRIDES.items()]
-    return subprocess.Popen([sys.executable, "train.py", f"--workdir={workdir}",
-                             f"--config=configs/{name}.py:smoke", *flags],
-                            cwd=ROOT, env=script_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for_checkpoint(workdir, step, proc, timeout=300):
-    marker = workdir / "checkpoints" / str(step) / "commit_success.txt"
-    t0 = time.time()
-    while not marker.exists():
-        assert proc.poll() is None, f"training ended early:\n{proc.stdout.read()}"
-        assert time.time() - t0 < timeout, "no checkpoint appeared"
-        time.sleep(0.02)
+    return start_script("train.py", f"--workdir={workdir}", f"--config=configs/{name}.py:smoke",
+                        *flags)
 
 
 def _rows(workdir):
@@ -77,7 +63,7 @@ def test_clean_stop_then_resume_is_bit_identical(reference, tmp_path):
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     name, reference_dir = reference
     proc = _start(name, tmp_path)
-    _wait_for_checkpoint(tmp_path, 8, proc)
+    wait_for_checkpoint(tmp_path, 8, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL

@@ -1,8 +1,5 @@
 """Exact resume across process death: SIGKILL mid-run, and SIGTERM (saves, then exits)."""
 import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
@@ -10,7 +7,7 @@ import pytest
 
 from jaxgen import sampling
 from jaxgen.train.logging import read_metrics
-from conftest import ROOT, run_script, script_env
+from conftest import run_script, start_script, wait_for_checkpoint
 
 STOP = 120
 ARGS = ["--config=configs/ddpm_fmnist.py:smoke", "--config.train.steps=1000",
@@ -22,18 +19,8 @@ def _train(workdir, *extra, **kw):
 
 
 def _start(workdir):
-    return subprocess.Popen([sys.executable, "train.py", f"--workdir={workdir}", *ARGS],
-                            cwd=ROOT, env=script_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return start_script("train.py", f"--workdir={workdir}", *ARGS)
 
-
-def _wait_for_checkpoint(workdir, step, proc, timeout=300):
-    marker = workdir / "checkpoints" / str(step) / "commit_success.txt"
-    t0 = time.time()
-    while not marker.exists():
-        assert proc.poll() is None, f"training ended early:\n{proc.stdout.read()}"
-        assert time.time() - t0 < timeout, "no checkpoint appeared"
-        time.sleep(0.02)
 
 
 def _state(workdir):
@@ -60,7 +47,7 @@ def _assert_same(workdir, reference):
 
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     proc = _start(tmp_path)
-    _wait_for_checkpoint(tmp_path, 8, proc)
+    wait_for_checkpoint(tmp_path, 8, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -72,7 +59,7 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
 
 def test_sigterm_saves_then_resume_is_bit_identical(reference, tmp_path):
     proc = _start(tmp_path)
-    _wait_for_checkpoint(tmp_path, 8, proc)
+    wait_for_checkpoint(tmp_path, 8, proc)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, out
