@@ -98,7 +98,8 @@ def launch(script_argv: list[str], num_processes: int, devices_per_process: int 
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m jaxgen.launch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num_processes", type=int, required=True)
     p.add_argument("--devices_per_process", type=int, default=None)
     p.add_argument("script", help="the script to run, e.g. train.py")

@@ -3,6 +3,8 @@ and returns a jitted (state, batch) -> (state, metrics) with the state donated.
 
 jit        GSPMD: the step sees the global batch and whole arrays; XLA inserts the collectives
            implied by the state's and batch's NamedShardings (data parallel, FSDP, tensor rules).
+           FSDP-split parameters are all-gathered as the step starts (rules.compute_specs says
+           why); optimiser moments and EMA stay split, so their update runs on each shard.
 shard_map  the step runs per device on its slice of the batch with `axis_name=("data", "fsdp")`,
            so batch means are `pmean`s. Sharded state leaves are all-gathered first (as
            *invariant* values) and sliced back after. check_vma stays on: a replicated
@@ -22,6 +24,7 @@ import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxgen.parallel.mesh import BATCH_AXES
+from jaxgen.parallel.rules import named
 
 
 def _entries(spec: P):
@@ -72,7 +75,6 @@ def shard_map_step(make_step, mesh: Mesh, specs, *, device_axis: bool = False):
 
     mapped = jax.shard_map(per_shard, mesh=mesh, in_specs=(specs, P(BATCH_AXES)),
                            out_specs=(specs, P()), check_vma=True)
-    shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs,
-                             is_leaf=lambda x: isinstance(x, P))
+    shardings = named(mesh, specs)
     return jax.jit(mapped, in_shardings=(shardings, NamedSharding(mesh, P(BATCH_AXES))),
                    out_shardings=(shardings, NamedSharding(mesh, P())), donate_argnums=0)

@@ -6,6 +6,7 @@ function of the step), so a restore resumes exactly.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -20,9 +21,15 @@ def write_small_arrays_whole(min_slice_bytes: int = 2**20) -> None:
     on device: one small XLA compile per distinct shape, ~10 s at the first save of a 580-leaf
     state on 8 CPU devices. Arrays whose slices would be under `min_slice_bytes` are written
     whole by one replica instead (orbax's default handler otherwise)."""
-    ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
-        array_metadata_store=array_metadata_store.Store(),
-        min_slice_bytes_for_replica_parallel=min_slice_bytes), override=True)
+    absl_logger = logging.getLogger("absl")  # silences orbax's "overriding jax.Array" warning
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
+            array_metadata_store=array_metadata_store.Store(),
+            min_slice_bytes_for_replica_parallel=min_slice_bytes), override=True)
+    finally:
+        absl_logger.setLevel(level)
 
 
 write_small_arrays_whole()
