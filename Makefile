@@ -41,6 +41,7 @@ test-slow: venv data
 
 bench: venv data
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/scaling.py
 
 clean:
 	rm -rf $(VENV) data runs build *.egg-info
