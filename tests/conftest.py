@@ -54,3 +54,17 @@ def wait_for_checkpoint(workdir, step, proc, timeout=300):
         assert proc.poll() is None, f"training ended early:\n{proc.stdout.read()}"
         assert time.time() - t0 < timeout, "no checkpoint appeared"
         time.sleep(0.02)
+
+
+def kill_after_checkpoint(workdir, proc, *, step: int, before: int) -> int:
+    """SIGKILLs `proc` once checkpoint `step` is committed; checks it died at a logged step in
+    [step, before) and returns that step."""
+    import signal
+    from jaxgen.train.logging import read_metrics
+    wait_for_checkpoint(workdir, step, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = max(r["step"] for r in read_metrics(Path(workdir) / "metrics.jsonl"))
+    assert step <= killed_at < before, killed_at
+    return killed_at

@@ -191,10 +191,10 @@ def run(config, workdir, *, stop_after: int | None = None, console=None) -> Loop
         reason = train(loop, stop_after=stop_after)
     finally:
         loop.checkpointer.close()
+    final_step = int(jax.device_get(loop.state["step"]))
     if reason == "finished":
-        loop.sample_grid(int(jax.device_get(loop.state["step"])))
-    console.print(f"{reason} at step {int(jax.device_get(loop.state['step'])):,}; "
-                  f"workdir {workdir}")
+        loop.sample_grid(final_step)
+    console.print(f"{reason} at step {final_step:,}; workdir {workdir}")
     if reason in ("SIGTERM", "SIGINT"):
         raise SystemExit(128 + signal.Signals[reason].value)
     return loop

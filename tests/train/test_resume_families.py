@@ -4,7 +4,6 @@ G) and the VAE: a clean stop and a SIGKILL mid-run both continue to identical me
 The uninterrupted reference and the resumed halves run in-process (cheap); only the run that
 is killed is a `train.py` subprocess.
 """
-import signal
 
 import jax
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from jaxgen import sampling
 from jaxgen.train import run
 from jaxgen.train.logging import read_metrics
-from conftest import smoke_config, start_script, wait_for_checkpoint
+from conftest import kill_after_checkpoint, smoke_config, start_script
 
 STOP = 60
 NAMES = ["dcgan_fmnist", "vae_fmnist"]  # dcgan_fmnist:smoke has BN + SN + hinge + EMA
@@ -63,11 +62,6 @@ def test_clean_stop_then_resume_is_bit_identical(reference, tmp_path):
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     name, reference_dir = reference
     proc = _start(name, tmp_path)
-    wait_for_checkpoint(tmp_path, 8, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = max(r["step"] for r in read_metrics(tmp_path / "metrics.jsonl"))
-    assert 8 <= killed_at < STOP, killed_at
+    kill_after_checkpoint(tmp_path, proc, step=8, before=STOP)
     run(_config(name), tmp_path, stop_after=STOP)
     _assert_same(tmp_path, reference_dir)

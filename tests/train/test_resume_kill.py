@@ -7,7 +7,7 @@ import pytest
 
 from jaxgen import sampling
 from jaxgen.train.logging import read_metrics
-from conftest import run_script, start_script, wait_for_checkpoint
+from conftest import kill_after_checkpoint, run_script, start_script, wait_for_checkpoint
 
 STOP = 120
 ARGS = ["--config=configs/ddpm_fmnist.py:smoke", "--config.train.steps=1000",
@@ -47,12 +47,7 @@ def _assert_same(workdir, reference):
 
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     proc = _start(tmp_path)
-    wait_for_checkpoint(tmp_path, 8, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = max(r["step"] for r in read_metrics(tmp_path / "metrics.jsonl"))
-    assert 8 <= killed_at < STOP, killed_at
+    kill_after_checkpoint(tmp_path, proc, step=8, before=STOP)
     _train(tmp_path, f"--stop_after={STOP}")
     _assert_same(tmp_path, reference)
 
