@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from jaxgen import sampling
-from jaxgen.utils import compile_cache
+from jaxgen.checkpoint import CheckpointError
+from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.utils.images import save_each, save_grid
 
 OPTIONS = ("sampler", "steps", "eta", "guidance")
@@ -62,11 +63,12 @@ def evaluate(args, config, family, state, step, dataset, options) -> dict:
 
 
 def main(argv):
+    xla_flags.configure()
     compile_cache.enable()
     args = parse(argv)
     try:
         config, family, state, step, dataset = sampling.load(args.workdir, args.checkpoint)
-    except (ValueError, FileNotFoundError) as e:  # a wrong path: message, no traceback
+    except (ValueError, FileNotFoundError, CheckpointError) as e:  # message, no traceback
         sys.exit(f"sample.py: error: {e}")
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     if args.raw:

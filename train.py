@@ -9,12 +9,13 @@ purpose: everything lives in `jaxgen.train`.
 """
 import argparse
 import sys
-from pathlib import Path
 
 from jaxgen import config as config_lib
-from jaxgen import parallel, sampling
-from jaxgen.utils import compile_cache
+from jaxgen import parallel
+from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.train import run
+from jaxgen.checkpoint import CheckpointError, StateMismatchError
+from jaxgen.train.loop import WorkdirError
 
 
 def parse(argv):
@@ -32,16 +33,20 @@ def parse(argv):
 
 
 def main(argv):
+    xla_flags.configure()
     compile_cache.enable()
     args, overrides = parse(argv)
     parallel.initialize(args.coordinator, args.num_processes, args.process_id)
     try:
         config = (config_lib.load_config(args.config) if args.config
-                  else sampling.load_config(Path(args.workdir)))
-        config_lib.apply_overrides(config, overrides)
+                  else config_lib.load_workdir_config(args.workdir))
+        config_lib.validate(config_lib.apply_overrides(config, overrides))
     except (KeyError, ValueError, FileNotFoundError) as e:  # bad flags: message, no traceback
         sys.exit(f"train.py: error: {e.args[0] if e.args else e}")
-    run(config, args.workdir, stop_after=args.stop_after)
+    try:
+        run(config, args.workdir, stop_after=args.stop_after)
+    except (CheckpointError, StateMismatchError, WorkdirError) as e:  # nothing was lost
+        sys.exit(f"train.py: error: {e}")
 
 
 if __name__ == "__main__":

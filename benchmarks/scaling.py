@@ -27,7 +27,7 @@ from jaxgen import data as data_lib  # noqa: E402
 from jaxgen import families  # noqa: E402
 from jaxgen.families.base import count_params  # noqa: E402
 from jaxgen.parallel import Layout  # noqa: E402
-from jaxgen.train.loop import init_fn, step_fn  # noqa: E402
+from jaxgen.families.base import init_fn, step_fn  # noqa: E402
 
 MODES = {"jit": dict(mode="jit"), "fsdp": dict(mode="jit", data=1, fsdp=-1),
          "shard_map": dict(mode="shard_map"), "pmap": dict(mode="pmap"),

@@ -21,7 +21,7 @@ from jaxgen import config as config_lib  # noqa: E402
 from jaxgen import data as data_lib  # noqa: E402
 from jaxgen import families  # noqa: E402
 from jaxgen.families.base import count_params  # noqa: E402
-from jaxgen.train.loop import init_fn, step_fn  # noqa: E402
+from jaxgen.families.base import init_fn, step_fn  # noqa: E402
 
 DEFAULT_CONFIGS = ["configs/ddpm_fmnist.py", "configs/dcgan_seed.py", "configs/dcgan_fmnist.py",
                    "configs/vae_fmnist.py"]

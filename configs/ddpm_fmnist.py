@@ -14,7 +14,7 @@ def get_config(arg=None):
     c.model = dict(ch=64, ch_mult=(1, 2, 2), num_res_blocks=2, attn_resolutions=(7,),
                    dropout=0.0, num_classes=0, num_groups=8, num_heads=1, dtype="float32")
     c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
-                       prediction="eps")
+                       prediction="eps", p_uncond=0.1)
     c.sample = dict(sampler="ddim", steps=50, eta=0.0)
     c.optim.lr = 2e-4
     c.optim.warmup_steps = 500

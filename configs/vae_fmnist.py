@@ -32,14 +32,15 @@ def get_config(arg=None):
     c.model = dict(ch=16, ch_mult=(1, 2, 4), num_res_blocks=0, latent_dim=16, num_groups=8,
                    learned_prior=True)
     c.vae = dict(beta=1.0)
-    c.optim.update(lr=1e-3, warmup_steps=200, decay="cosine", min_lr_ratio=0.1, grad_clip=1.0)
+    c.optim.update(lr=1e-3, warmup_steps=200, decay="cosine", min_lr_ratio=0.1, grad_clip=1.0,
+                   ema_decay=0.999)
     c.train.update(steps=5000, batch_size=64, log_every=100, checkpoint_every=1000,
                    sample_every=1000)
     if arg == "demo":
         c.train.update(steps=3000, log_every=100, checkpoint_every=500, sample_every=0)
     elif arg == "smoke":
         c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, latent_dim=4, num_groups=4)
-        c.optim.update(warmup_steps=2)
+        c.optim.update(warmup_steps=2, ema_decay=0.9)
         c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4, sample_every=0,
                        num_samples=4)
     elif arg is not None:

@@ -6,6 +6,7 @@ is an error that names the key and suggests the nearest existing one.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import importlib.util
 import json
@@ -21,10 +22,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.family = ""
     c.data = dict(source="fashion_mnist", path="", image_size=28, channels=1,
                   on_corrupt="error", num_synthetic=512, num_classes=10)
+    # stop_check_every: how often (steps) the processes of a multi-process run agree on
+    # whether any caught SIGTERM / SIGINT (one small collective per check).
     c.train = dict(steps=1000, batch_size=64, log_every=50, checkpoint_every=500,
-                   keep_checkpoints=3, sample_every=0, num_samples=64)
+                   keep_checkpoints=3, sample_every=0, num_samples=64, stop_check_every=1)
     c.optim = dict(lr=2e-4, warmup_steps=100, decay="cosine", min_lr_ratio=0.0,
-                   b1=0.9, b2=0.999, weight_decay=0.0, grad_clip=1.0)
+                   b1=0.9, b2=0.999, weight_decay=0.0, grad_clip=1.0, ema_decay=0.0)
     c.eval = dict(every=0, num_samples=1000, bpd_timesteps=50)
     # Device mesh and step mode (jaxgen/parallel): mode "jit" | "shard_map" | "pmap"; mesh axis
     # sizes (-1: all remaining devices); rules: ((regex over "params/.../kernel", spec), ...),
@@ -46,6 +49,47 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     config = module.get_config(arg or None)
     config.lock()
     return config
+
+
+def load_workdir_config(workdir) -> ml_collections.ConfigDict:
+    """The config a workdir was trained with (its config.json), locked."""
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {workdir} is not a jaxgen workdir "
+                                f"(train.py writes config.json there)")
+    return from_json(path.read_text())
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Checks the values every run relies on; a bad one is a ValueError naming key and fix."""
+    t = config.train
+    for key in ("steps", "batch_size", "keep_checkpoints", "stop_check_every"):
+        if int(t[key]) < 1:
+            raise ValueError(f"config.train.{key}={t[key]} must be >= 1; pass e.g. "
+                             f"--config.train.{key}={base_config().train[key]}")
+    for key in ("log_every", "checkpoint_every", "sample_every", "num_samples"):
+        if int(t[key]) < 0:
+            raise ValueError(f"config.train.{key}={t[key]} must be >= 0 (0 turns it off)")
+    if not 0.0 <= float(config.optim.ema_decay) < 1.0:
+        raise ValueError(f"config.optim.ema_decay={config.optim.ema_decay} must be in [0, 1) "
+                         f"(0: no EMA)")
+    return config
+
+
+def section(cls, values, *, where: str, **derived):
+    """Builds the frozen dataclass `cls` from a config section (e.g. `config.model`), so a
+    model's hyperparameters are typed at its boundary. Keys the section has that `cls` lacks
+    are an error naming them; `derived` fields (from other sections, e.g. the data's channel
+    count) take precedence; lists become tuples; fields missing from the section keep their
+    defaults (configs saved before a field existed still load)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    given = dict(values.items()) if values is not None else {}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise ValueError(f"config.{where} has keys {unknown} that {cls.__name__} does not take; "
+                         f"valid keys: {sorted(names - set(derived))}")
+    given.update(derived)
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
 
 
 def _parse_value(text: str, current):

@@ -8,8 +8,8 @@ import jax
 from jaxgen import config as config_lib
 from jaxgen import data as data_lib
 from jaxgen import families
-from jaxgen.train.checkpoint import Checkpointer
-from jaxgen.train.loop import init_fn
+from jaxgen.checkpoint import Checkpointer, CheckpointError, is_unreadable
+from jaxgen.families.base import init_fn
 
 
 def resolve(workdir=None, checkpoint=None) -> tuple[Path, int | None]:
@@ -25,37 +25,47 @@ def resolve(workdir=None, checkpoint=None) -> tuple[Path, int | None]:
     return Path(workdir), None
 
 
-def load_config(workdir: Path):
-    path = workdir / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {workdir} is not a jaxgen workdir "
-                                f"(train.py writes config.json there)")
-    return config_lib.from_json(path.read_text())
-
-
 def load(workdir=None, checkpoint=None):
     """Returns (config, family, state, step, dataset) for the requested checkpoint."""
     workdir, step = resolve(workdir, checkpoint)
-    config = load_config(workdir)
+    config = config_lib.load_workdir_config(workdir)
     dataset = data_lib.load_dataset(config.data, split="test")
     family = families.build(config, dataset)
-    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.keep_checkpoints)
+    if not (workdir / "checkpoints").is_dir():
+        raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; "
+                                f"train first: python train.py --workdir={workdir} ...")
+    # A reader never moves files: an unreadable checkpoint is skipped with a warning.
+    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.keep_checkpoints,
+                        quarantine=False)
     abstract = jax.eval_shape(init_fn(family, config.seed))
     try:
-        if step is None:
-            restored = ckpt.restore_latest(abstract)
-            if restored is None:
-                raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; "
-                                        f"train first: python train.py --workdir={workdir} ...")
-        else:
-            if step not in ckpt.steps():
-                raise FileNotFoundError(f"no checkpoint for step {step} in {ckpt.directory}; "
-                                        f"available steps: {ckpt.steps()}")
-            restored = ckpt.restore(step, abstract)
+        state, meta = _restore(ckpt, step, abstract)
     finally:
         ckpt.close()
-    state, meta = restored
     return config, family, state, meta["step"], dataset
+
+
+def _restore(ckpt: Checkpointer, step: int | None, abstract):
+    """(state, meta) of `step`, or of the newest readable checkpoint when `step` is None."""
+    if step is None:
+        restored = ckpt.restore_latest(abstract)
+        if restored is None:
+            raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first: "
+                                    f"python train.py --workdir={ckpt.directory.parent} ...")
+        return restored
+    if step not in ckpt.steps():
+        raise FileNotFoundError(f"no finished checkpoint for step {step} in {ckpt.directory} "
+                                f"(a half-written one is not listed); available steps: "
+                                f"{ckpt.steps()}")
+    try:
+        return ckpt.restore(step, abstract)
+    except Exception as e:  # noqa: BLE001 - only unreadable files become a one-line error
+        if not is_unreadable(e):
+            raise
+        raise CheckpointError(f"checkpoint {ckpt.directory / str(step)} cannot be read "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); pick "
+                              f"another of {ckpt.steps()} or use --workdir for the newest "
+                              f"readable one") from None
 
 
 def generate(family, state, *, mode: str, seed: int, num: int, dataset, options: dict):

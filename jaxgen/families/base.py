@@ -38,6 +38,28 @@ class Family:
     evaluate: Callable[..., dict] | None = None
 
 
+def root_keys(seed: int):
+    """(init key, training key) from the one root key `config.seed`."""
+    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+    return k_init, k_train
+
+
+def init_fn(family: Family, seed: int):
+    """A pure () -> state: the family's init plus the loop's "step" and "rng"."""
+    k_init, k_train = root_keys(seed)
+    return lambda: dict(family.init(k_init), step=jnp.int32(0), rng=k_train)
+
+
+def step_fn(family: Family, axis_name=None):
+    """(state, batch) -> (state, metrics): rng_t = fold_in(rng, step); step += 1. `axis_name`:
+    the mesh axes the batch is split over when the step runs per device (shard_map / pmap)."""
+    def step(state, batch):
+        rng = jax.random.fold_in(state["rng"], state["step"])
+        new_state, metrics = family.train_step(state, batch, rng=rng, axis_name=axis_name)
+        return dict(new_state, step=state["step"] + 1), metrics
+    return step
+
+
 def example_keys(rng: jax.Array, index: jax.Array) -> jax.Array:
     """One key per example from its global position, so the noise an example gets does
     not depend on how the batch is split across devices or processes. index: uint32 (B,)."""
@@ -48,6 +70,12 @@ def mean_over_batch(x: jax.Array, axis_name=None) -> jax.Array:
     """Mean over the leading (batch) axis, and over the data-parallel axis when sharded."""
     m = jnp.mean(x, axis=0)
     return jax.lax.pmean(m, axis_name) if axis_name is not None else m
+
+
+def sampling_params(state: State, use_ema: bool = True):
+    """The parameters to sample with: the EMA (`ema_params`) when the family keeps one and
+    `use_ema`, else the raw `params` (the EMA convention of `jaxgen.optim`)."""
+    return state["ema_params"] if use_ema and "ema_params" in state else state["params"]
 
 
 def count_params(tree) -> int:

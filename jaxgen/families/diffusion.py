@@ -2,25 +2,47 @@
 epsilon- or v-prediction, optional class conditioning with classifier-free guidance."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgen.diffusion import diffusion_loss, make_schedule, sample
+from jaxgen import config as config_lib
+from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedule, sample
 from jaxgen.diffusion.likelihood import nll_bound
-from jaxgen.families.base import Family, example_keys, mean_over_batch
+from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models import UNet, UNetConfig
-from jaxgen.train.optim import ema_update, make_optimizer
+from jaxgen.optim import apply_gradients, ema_update, make_optimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """`config.diffusion`: the noise schedule (T = num_steps training steps), what the network
+    predicts ("eps" or "v"), and p_uncond, the probability that a label is replaced by the null
+    class in training (classifier-free guidance; class-conditional models only)."""
+    schedule: str = "cosine"
+    num_steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    prediction: str = "eps"
+    p_uncond: float = 0.1
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES or self.prediction not in PREDICTIONS:
+            raise ValueError(f"config.diffusion: schedule={self.schedule!r} (one of "
+                             f"{list(SCHEDULES)}), prediction={self.prediction!r} (one of "
+                             f"{list(PREDICTIONS)})")
+        if not 0.0 <= self.p_uncond <= 1.0:
+            raise ValueError(f"config.diffusion.p_uncond={self.p_uncond} must be in [0, 1]")
 
 
 def model_config(config, num_classes: int) -> UNetConfig:
-    m = config.model
-    return UNetConfig(ch=m.ch, ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
-                      attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
-                      num_classes=num_classes, out_channels=config.data.channels,
-                      num_groups=m.num_groups, num_heads=m.num_heads, dtype=m.dtype)
+    """The U-Net's typed config from `config.model`; `model.num_classes` is a switch (0: no
+    labels, else the dataset's class count is used) and the output channels follow the data."""
+    return config_lib.section(UNetConfig, config.model, where="model", num_classes=num_classes,
+                              out_channels=config.data.channels)
 
 
 def _draw_t_noise(key, num_steps: int, shape):
@@ -35,42 +57,55 @@ def _cfg_labels(keys, labels, num_classes: int, p_uncond: float):
     return jnp.where(drop, num_classes, labels)
 
 
+def train_forward(model, params, x_t, t, label, keys):
+    """The network in training mode. With dropout, each example is run with its own dropout key
+    (vmap over the batch), derived from its global index like its noise, so a batch split over
+    devices or processes draws the same masks as one device."""
+    if not model.config.dropout:
+        return model.apply({"params": params}, x_t, t, label, train=True)
+
+    def one(x, t_, y, key):
+        y = None if y is None else y[None]
+        return model.apply({"params": params}, x[None], t_[None], y, train=True,
+                           rngs={"dropout": jax.random.fold_in(key, 11)})[0]
+    return jax.vmap(one)(x_t, t, label, keys)
+
+
 def build(config, dataset) -> Family:
     num_classes = dataset.num_classes if config.model.num_classes else 0
     model = UNet(model_config(config, num_classes))
-    schedule = make_schedule(config.diffusion.schedule, config.diffusion.num_steps,
-                             beta_start=config.diffusion.beta_start,
-                             beta_end=config.diffusion.beta_end)
+    dcfg = config_lib.section(DiffusionConfig, config.diffusion, where="diffusion")
+    schedule = make_schedule(dcfg.schedule, dcfg.num_steps, beta_start=dcfg.beta_start,
+                             beta_end=dcfg.beta_end)
     tx, lr = make_optimizer(config.optim, config.train.steps)
     shape = (config.data.image_size, config.data.image_size, config.data.channels)
-    prediction, ema_decay = config.diffusion.prediction, config.optim.ema_decay
-    p_uncond = config.diffusion.get("p_uncond", 0.1)
+    prediction, ema_decay = dcfg.prediction, config.optim.ema_decay
 
     def init(rng):
         x, t = jnp.zeros((1, *shape)), jnp.zeros((1,), jnp.int32)
         label = jnp.zeros((1,), jnp.int32) if num_classes else None
         params = model.init(rng, x, t, label)["params"]
-        return dict(params=params, opt_state=tx.init(params), ema_params=params)
+        ema = dict(ema_params=params) if ema_decay > 0 else {}
+        return dict(params=params, opt_state=tx.init(params), **ema)
 
     def loss_fn(params, batch, rng, axis_name):
         keys = example_keys(rng, batch["index"])
         t, noise = jax.vmap(lambda k: _draw_t_noise(k, schedule.num_steps, shape))(keys)
-        label = (_cfg_labels(keys, batch["label"], num_classes, p_uncond)
+        label = (_cfg_labels(keys, batch["label"], num_classes, dcfg.p_uncond)
                  if num_classes else None)
-        denoise = lambda x_t, t_: model.apply(  # noqa: E731
-            {"params": params}, x_t, t_, label, train=True,
-            rngs={"dropout": jax.random.fold_in(rng, 1)})
+        denoise = lambda x_t, t_: train_forward(model, params, x_t, t_, label, keys)  # noqa: E731
         per_example = diffusion_loss(denoise, schedule, batch["image"], t=t, noise=noise,
                                      prediction=prediction)
         return mean_over_batch(per_example, axis_name)
 
     def train_step(state, batch, *, rng, axis_name=None):
         loss, grads = jax.value_and_grad(loss_fn)(state["params"], batch, rng, axis_name)
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        params = optax.apply_updates(state["params"], updates)
-        ema = ema_update(state["ema_params"], params, state["step"], ema_decay)
+        params, opt_state = apply_gradients(tx, grads, state["opt_state"], state["params"])
+        new = {**state, "params": params, "opt_state": opt_state}
+        if ema_decay > 0:
+            new["ema_params"] = ema_update(state["ema_params"], params, state["step"], ema_decay)
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
-        return {**state, "params": params, "opt_state": opt_state, "ema_params": ema}, metrics
+        return new, metrics
 
     @functools.partial(jax.jit, static_argnames=("num", "sampler", "steps", "eta"))
     def _generate(params, rng, labels, guidance, *, num, sampler, steps, eta):
@@ -89,7 +124,7 @@ def build(config, dataset) -> Family:
         (or take `labels`, int (num,)) with guidance weight `guidance`."""
         s = config.sample
         labels = jnp.arange(num) % max(num_classes, 1) if labels is None else jnp.asarray(labels)
-        params = state["ema_params"] if use_ema else state["params"]
+        params = sampling_params(state, use_ema)
         return _generate(params, rng, labels.astype(jnp.int32), jnp.float32(guidance), num=num,
                          sampler=sampler or s.sampler, steps=int(steps or s.steps),
                          eta=float(s.eta if eta is None else eta))
@@ -107,7 +142,7 @@ def build(config, dataset) -> Family:
         sum over steps is estimated on `num_timesteps` strata (default config.eval.bpd_timesteps,
         else 50; T - 1 is exact). Class-conditional models are scored with the null class."""
         k = num_timesteps or config.eval.get("bpd_timesteps", 50)
-        params = state["ema_params"] if use_ema else state["params"]
+        params = sampling_params(state, use_ema)
         return _evaluate(params, jnp.asarray(batch["image"]), rng,
                          num_timesteps=min(int(k), schedule.num_steps - 1))
 

@@ -22,17 +22,16 @@ import optax
 
 from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.models.dcgan import DCGANConfig, Discriminator, Generator
-from jaxgen.train.optim import ema_update, make_optimizer
+from jaxgen import config as config_lib
+from jaxgen.optim import apply_gradients, ema_update, make_optimizer
 
 LOSSES = ("non_saturating", "hinge")
 STANDING_BATCH = 1024  # latents whose batch statistics become the EMA generator's BN statistics
 
 
 def model_config(config) -> DCGANConfig:
-    m = config.model
-    return DCGANConfig(z_dim=m.z_dim, g_ch=m.g_ch, d_ch=m.d_ch, image_size=config.data.image_size,
-                       channels=config.data.channels, batch_norm=m.batch_norm,
-                       spectral_norm=m.spectral_norm, g_act=m.g_act, init_std=m.init_std)
+    return config_lib.section(DCGANConfig, config.model, where="model",
+                              image_size=config.data.image_size, channels=config.data.channels)
 
 
 def d_loss(kind: str, logit_real, logit_fake):
@@ -104,11 +103,6 @@ def init_state(p: Parts, rng) -> dict:
     return {**state, "g_ema_params": g_vars["params"]} if p.ema_decay > 0 else state
 
 
-def optimizer_step(tx, grads, opt_state, params):
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-
 def d_update(p: Parts, state, batch, key, axis_name):
     """One D step on real x and G(z), z from `key` (G in train mode: its BN statistics move on)."""
     z = latents(key, batch["index"], p.cfg.z_dim)
@@ -122,7 +116,7 @@ def d_update(p: Parts, state, batch, key, axis_name):
         return loss, (d_stats, logit_real, logit_fake)
     (loss, (d_stats, l_real, l_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state["d_params"])
-    params, opt_state = optimizer_step(p.tx_d, grads, state["d_opt_state"], state["d_params"])
+    params, opt_state = apply_gradients(p.tx_d, grads, state["d_opt_state"], state["d_params"])
     state = with_stats(with_stats(dict(state, d_params=params, d_opt_state=opt_state),
                                   "g", g_stats), "d", d_stats)
     return state, dict(d_loss=loss, d_real=mean_over_batch(jax.nn.sigmoid(l_real), axis_name),
@@ -141,7 +135,7 @@ def g_update(p: Parts, state, batch, key, axis_name):
         logit = p.disc.apply(variables(state, "d"), fake, update_stats=False)   # (B,)
         return mean_over_batch(g_loss(p.loss, logit), axis_name), g_stats
     (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["g_params"])
-    params, opt_state = optimizer_step(p.tx_g, grads, state["g_opt_state"], state["g_params"])
+    params, opt_state = apply_gradients(p.tx_g, grads, state["g_opt_state"], state["g_params"])
     state = with_stats(dict(state, g_params=params, g_opt_state=opt_state), "g", g_stats)
     if p.ema_decay > 0:
         state["g_ema_params"] = ema_update(state["g_ema_params"], params, state["step"],

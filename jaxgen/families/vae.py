@@ -20,20 +20,18 @@ import numpy as np
 import optax
 
 from jaxgen.data import batch_at, from_uint8
-from jaxgen.families.base import Family, example_keys, mean_over_batch
+from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models.vae import VAE, VAEConfig
-from jaxgen.train.optim import make_optimizer
+from jaxgen import config as config_lib
+from jaxgen.optim import apply_gradients, ema_update, make_optimizer
 
 HALF_BIN = 1.0 / 255.0  # half the width 2/255 of one 8-bit level on the [-1, 1] scale
 MIN_LOG_SCALE = -7.0    # as PixelCNN++: keeps 1/s finite early in training
 
 
 def model_config(config) -> VAEConfig:
-    m = config.model
-    return VAEConfig(ch=m.ch, ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
-                     latent_dim=m.latent_dim, image_size=config.data.image_size,
-                     channels=config.data.channels, num_groups=m.num_groups,
-                     learned_prior=m.learned_prior)
+    return config_lib.section(VAEConfig, config.model, where="model",
+                              image_size=config.data.image_size, channels=config.data.channels)
 
 
 def discretized_logistic_logp(x, mean, log_scale):
@@ -89,11 +87,13 @@ def build(config, dataset) -> Family:
     model = VAE(cfg)
     tx, lr = make_optimizer(config.optim, config.train.steps)
     beta, dims = float(config.vae.beta), cfg.image_size**2 * cfg.channels
+    ema_decay = config.optim.ema_decay
 
     def init(rng):
         x = jnp.zeros((1, cfg.image_size, cfg.image_size, cfg.channels))
         params = model.init(rng, x, jnp.zeros((1, cfg.latent_dim)))["params"]
-        return dict(params=params, opt_state=tx.init(params))
+        ema = dict(ema_params=params) if ema_decay > 0 else {}
+        return dict(params=params, opt_state=tx.init(params), **ema)
 
     def loss_fn(params, batch, rng, axis_name):
         eps = noise(rng, batch["index"], cfg.latent_dim)
@@ -105,16 +105,18 @@ def build(config, dataset) -> Family:
     def train_step(state, batch, *, rng, axis_name=None):
         (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state["params"], batch, rng, axis_name)
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        params = optax.apply_updates(state["params"], updates)
+        params, opt_state = apply_gradients(tx, grads, state["opt_state"], state["params"])
+        new = {**state, "params": params, "opt_state": opt_state}
+        if ema_decay > 0:
+            new["ema_params"] = ema_update(state["ema_params"], params, state["step"], ema_decay)
         metrics = dict(loss=loss, **terms, bits_per_dim=bits_per_dim(-terms["elbo"], dims),
                        grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
-        return {**state, "params": params, "opt_state": opt_state}, metrics
+        return new, metrics
 
     @jax.jit
     def evaluate(state, batch, *, rng):
         """Held-out per-example (B,) metrics: bits_per_dim = -elbo / (D ln 2), elbo, recon, kl."""
-        terms = elbo_terms(model, state["params"], batch["image"],
+        terms = elbo_terms(model, sampling_params(state), batch["image"],
                            noise(rng, batch["index"], cfg.latent_dim))
         return dict(bits_per_dim=bits_per_dim(-terms["elbo"], dims), **terms)
 
@@ -122,6 +124,7 @@ def build(config, dataset) -> Family:
     return Family(init=init, train_step=train_step, generate=gen["generate"],
                   param_groups=lambda state: {"vae": state["params"]},
                   modes={"reconstruct": gen["reconstruct"], "interpolate": gen["interpolate"]},
+                  sample_options=("use_ema",),
                   evaluate=evaluate)
 
 
@@ -140,17 +143,19 @@ def make_generation(model, cfg: VAEConfig) -> dict:
         m, tril = model.apply({"params": params}, method="prior")
         return m + eps @ tril.T                                             # z ~ N(m, L L^T)
 
-    def generate(state, *, rng, num):
+    def generate(state, *, rng, num, use_ema=True):
         """x = mean of p(x|z), z ~ p(z): (num, H, W, C) in [-1, 1]."""
+        params = sampling_params(state, use_ema)
         eps = jax.random.normal(rng, (num, cfg.latent_dim))
-        return decode(state["params"], prior_sample(state["params"], eps))
+        return decode(params, prior_sample(params, eps))
 
     def reconstruct(state, *, rng, num, dataset):
         """Grid rows alternate: a row of held-out images, then their reconstructions
         (decoder mean at the posterior mean); rows are as wide as sample.py's grid."""
         cols = math.ceil(math.sqrt(num))
         x = pick_images(dataset, rng, cols * math.ceil(num / (2 * cols)))   # (R * cols, H, W, C)
-        x_hat = decode(state["params"], encode(state["params"], x))
+        params = sampling_params(state)
+        x_hat = decode(params, encode(params, x))
         rows = jnp.stack([x.reshape(-1, cols, *x.shape[1:]),
                           x_hat.reshape(-1, cols, *x.shape[1:])], axis=1)  # (R, 2, cols, H, W, C)
         return rows.reshape(-1, *x.shape[1:])[:num]
@@ -160,11 +165,12 @@ def make_generation(model, cfg: VAEConfig) -> dict:
         two held-out images (the first and last images of the row are their reconstructions)."""
         cols = math.ceil(math.sqrt(num))
         rows = math.ceil(num / cols)
-        z = encode(state["params"], pick_images(dataset, rng, 2 * rows))
+        params = sampling_params(state)
+        z = encode(params, pick_images(dataset, rng, 2 * rows))
         t = jnp.linspace(0.0, 1.0, cols)[None, :, None]                   # (1, cols, 1)
         z_a, z_b = z[:rows, None], z[rows:, None]                         # (rows, 1, d) each
         path = (z_a + t * (z_b - z_a)).reshape(rows * cols, -1)          # (rows * cols, d)
-        return decode(state["params"], path)[:num]
+        return decode(params, path)[:num]
 
     return dict(generate=generate, reconstruct=reconstruct, interpolate=interpolate)
 

@@ -2,8 +2,9 @@
 
 The generator upsamples twice with exact transposed convolutions, PyTorch's
 `ConvTranspose2d(kernel 4, stride 2, padding 1)`. XLA:CPU computes the gradient of an
-lhs-dilated convolution with a very slow kernel (DESIGN.md: 291 ms vs 60 ms per textbook
-DCGAN step), so `conv_transpose` carries a `jax.custom_vjp` whose gradients are those of the
+lhs-dilated convolution with a very slow kernel (measured on 2 CPU cores, textbook DCGAN,
+batch 64, both updates: 291 ms per step with plain `nn.ConvTranspose` vs 60 ms with this
+custom_vjp, the same numbers to 1e-6 relative; PyTorch eager 70 ms on the same CPU), so `conv_transpose` carries a `jax.custom_vjp` whose gradients are those of the
 plain strided convolution it is the adjoint of — the same numbers, computed the fast way.
 """
 from __future__ import annotations

@@ -76,6 +76,14 @@ def to_host(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def agree_max(value: int) -> int:
+    """The largest `value` over all processes (every process must call this at the same point;
+    one small collective). Single process: `value` itself."""
+    if jax.process_count() == 1:
+        return int(value)
+    return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
 def main_console(console: Console) -> Console:
     """`console` on process 0, a silent one elsewhere (one copy of every message)."""
     return console if is_main() else Console(quiet=True)

@@ -15,16 +15,7 @@ import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxgen.parallel.mesh import AXES, ParallelConfig
-
-
-def path_name(path) -> str:
-    """"params/conv_in/kernel" from a key path (dict keys, sequence indices, namedtuple fields)."""
-    def name(key):
-        for attr in ("key", "idx", "name"):
-            if hasattr(key, attr):
-                return str(getattr(key, attr))
-        return str(key)
-    return "/".join(name(k) for k in path)
+from jaxgen.utils.trees import path_name
 
 
 def _axes(entry) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ shard_map  the step runs per device on its slice of the batch with `axis_name=("
            so batch means are `pmean`s. Sharded state leaves are all-gathered first (as
            *invariant* values) and sliced back after. check_vma stays on: a replicated
            parameter's gradient is then summed over the shards by autodiff, which is exactly
-           right for a loss already averaged with `pmean` (DESIGN.md, "check_vma trap").
+           right for a loss already averaged with `pmean` (with check_vma on, a further
+           `pmean` of those gradients would give N times the true gradient on N devices;
+           tests/parallel/test_equivalence.py holds every mode to one device's numbers).
 pmap       jax.pmap's model: data parallel only, one program per device, the batch laid out
            as (devices, per_device, ...) and mapped over its first axis, the state unmapped
            (replicated). Built the way jax.pmap itself is built (jit of shard_map over the

@@ -11,19 +11,29 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class MetricsWriter:
-    """Appends one JSON object per logged step; on resume drops rows past the restored step
-    (written after the checkpoint by a run that then died) so the log matches the state."""
+    """Appends one JSON object per logged step. On resume, rows past the restored step (written
+    after the checkpoint by a run that then died) move to `metrics.after_<step>.jsonl` beside it,
+    so the log matches the state and no row is lost; rows up to the step are never touched."""
 
     def __init__(self, path, *, resume_step: int):
         self.path = Path(path)
         rows = read_metrics(self.path) if self.path.exists() else []
-        kept = [r for r in rows if r["step"] <= resume_step]
-        if len(kept) != len(rows):
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        later = [r for r in rows if r.get("step", 0) > resume_step]
+        if later:
+            backup = self.path.with_name(f"{self.path.stem}.after_{resume_step}.jsonl")
+            with backup.open("a") as f:
+                f.write(_lines(later))
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text(_lines([r for r in rows if r.get("step", 0) <= resume_step]))
+            tmp.replace(self.path)  # atomic: a kill here leaves the old file or the new one
 
     def write(self, row: dict) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def _lines(rows: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
 
 
 def read_metrics(path) -> list[dict]:

@@ -7,38 +7,15 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
 from jaxgen import config as config_lib
 from jaxgen import data as data_lib
 from jaxgen import families
-from jaxgen.families.base import count_params
+from jaxgen.families.base import count_params, init_fn, step_fn
 from jaxgen.parallel import Layout, multihost
 from jaxgen.train import logging as log_lib
-from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.checkpoint import Checkpointer
 from jaxgen.utils.images import save_grid
-
-
-def root_keys(seed: int):
-    """(init key, training key) from the one root key `config.seed`."""
-    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
-    return k_init, k_train
-
-
-def init_fn(family, seed: int):
-    """A pure () -> state: the family's init plus the loop's "step" and "rng"."""
-    k_init, k_train = root_keys(seed)
-    return lambda: dict(family.init(k_init), step=jnp.int32(0), rng=k_train)
-
-
-def step_fn(family, axis_name=None):
-    """(state, batch) -> (state, metrics): rng_t = fold_in(rng, step); step += 1. `axis_name`:
-    the mesh axes the batch is split over when the step runs per device (shard_map / pmap)."""
-    def step(state, batch):
-        rng = jax.random.fold_in(state["rng"], state["step"])
-        new_state, metrics = family.train_step(state, batch, rng=rng, axis_name=axis_name)
-        return dict(new_state, step=state["step"] + 1), metrics
-    return step
 
 
 def init_or_restore(layout: Layout, checkpointer: Checkpointer, console):
@@ -52,6 +29,10 @@ def init_or_restore(layout: Layout, checkpointer: Checkpointer, console):
     return state
 
 
+class WorkdirError(OSError):
+    """The workdir cannot be created or written."""
+
+
 @contextlib.contextmanager
 def stop_on_signals():
     """SIGTERM / SIGINT set a flag the loop checks after each step (it then saves and exits)."""
@@ -63,6 +44,16 @@ def stop_on_signals():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def agreed_signal(caught: list, done: int, every: int) -> int:
+    """The signal every process stops for after step `done` (0: none). With several processes
+    the flag is agreed through a collective every `every` steps, so they all stop at the same
+    step and save one checkpoint together; one process alone reads its own flag every step."""
+    mine = int(caught[0]) if caught else 0
+    if jax.process_count() == 1:
+        return mine
+    return multihost.agree_max(mine) if done % every == 0 else 0
 
 
 class Loop:
@@ -150,7 +141,8 @@ def train(loop: Loop, *, stop_after: int | None = None) -> str:
         for step in range(loop.start, total):
             loop.state, metrics = loop.train_step(loop.state, loop.batch(step))
             done = step + 1
-            stopping = bool(caught) or done == stop_after or done == total
+            signum = agreed_signal(caught, done, t.stop_check_every)
+            stopping = bool(signum) or done == stop_after or done == total
             is_log = _every(done, t.log_every) or done == total
             if is_log or _every(done, t.checkpoint_every) or stopping:
                 host = loop.check(done, metrics)
@@ -167,24 +159,40 @@ def train(loop: Loop, *, stop_after: int | None = None) -> str:
                 loop.evaluate(done)
             progress.update(task, completed=done)
             if stopping:
-                return signal.Signals(caught[0]).name if caught else (
+                return signal.Signals(signum).name if signum else (
                     "finished" if done == total else "stop_after")
     return "finished"
 
 
-def prepare_workdir(config, workdir) -> Path:
+def prepare_workdir(workdir) -> Path:
+    """Creates `workdir` and checks it is writable (a clear error, before any work starts)."""
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if multihost.is_main():
-        (workdir / "config.json").write_text(config_lib.to_json(config))
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".write_test.{jax.process_index()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise WorkdirError(f"--workdir={workdir} cannot be written ({type(e).__name__}: "
+                           f"{e.strerror or e}); choose a writable folder") from None
     return workdir
+
+
+def save_config(config, workdir: Path) -> None:
+    """config.json, written once the state fits it (a resume with a changed model config fails
+    first, so the workdir keeps the config its checkpoints were trained with)."""
+    if multihost.is_main():
+        tmp = workdir / "config.json.tmp"
+        tmp.write_text(config_lib.to_json(config))
+        tmp.replace(workdir / "config.json")
 
 
 def run(config, workdir, *, stop_after: int | None = None, console=None) -> Loop:
     """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the Loop."""
     console = multihost.main_console(console or log_lib.default_console())
-    workdir = prepare_workdir(config, workdir)
+    workdir = prepare_workdir(workdir)
     loop = Loop(config, workdir, console)
+    save_config(config, workdir)
     log_lib.print_param_counts(console, {name: count_params(p) for name, p
                                          in loop.family.param_groups(loop.state).items()})
     try:

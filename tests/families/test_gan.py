@@ -9,7 +9,7 @@ from jaxgen import families, sampling
 from jaxgen.families import gan
 from jaxgen.train import run
 from jaxgen.train.logging import read_metrics
-from jaxgen.train.loop import init_fn, step_fn
+from jaxgen.families.base import init_fn, step_fn
 from conftest import smoke_config
 
 CONFIGS = ["dcgan_seed", "dcgan_fmnist"]  # fmnist smoke: batch norm + spectral norm + hinge + EMA

@@ -17,7 +17,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 sys.path.insert(0, "tests")
 from conftest import smoke_config
 from jaxgen import data as data_lib, families
-from jaxgen.train.loop import init_fn
+from jaxgen.families.base import init_fn
 
 out = {}
 for name in ["dcgan_fmnist", "dcgan_seed", "vae_fmnist"]:

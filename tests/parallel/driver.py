@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from jaxgen import config as config_lib  # noqa: E402
 from jaxgen.parallel import to_host  # noqa: E402
-from jaxgen.parallel.rules import path_name  # noqa: E402
+from jaxgen.utils.trees import path_name  # noqa: E402
 from jaxgen.train import loop as loop_lib  # noqa: E402
 from jaxgen.train.logging import default_console  # noqa: E402
 from jaxgen.utils import compile_cache  # noqa: E402

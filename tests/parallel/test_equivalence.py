@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from jaxgen import sampling
-from jaxgen.parallel.rules import path_name
+from jaxgen.utils.trees import path_name
 from jaxgen.train.logging import read_metrics
 from conftest import ROOT, run_script, script_env
 

@@ -3,7 +3,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgen.train.optim import ema_update, learning_rate, make_optimizer
+from jaxgen.optim import ema_update, learning_rate, make_optimizer
 
 
 def _cfg(**kw):

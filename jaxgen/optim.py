@@ -1,4 +1,9 @@
-"""optax optimisers and the EMA used by every family."""
+"""optax optimisers, the one update helper and the EMA convention of every family.
+
+EMA convention: a family whose `optim.ema_decay` > 0 keeps an exponential moving average of
+its (generator) parameters in the state, updates it with `ema_update` at the end of each step,
+and samples from it unless asked for the raw parameters (`use_ema=False`).
+"""
 from __future__ import annotations
 
 import jax
@@ -33,3 +38,9 @@ def ema_update(ema_params, params, step, decay: float):
     step = jnp.asarray(step, jnp.float32)
     d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
     return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema_params, params)
+
+
+def apply_gradients(tx: optax.GradientTransformation, grads, opt_state, params):
+    """One optimiser update: (params, opt_state) -> (new params, new opt_state)."""
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state

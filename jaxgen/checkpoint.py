@@ -1,0 +1,196 @@
+"""orbax checkpoints: async saves, keep the last K, restore the newest readable one.
+
+A checkpoint holds the whole train state (params, optimiser states, EMA, step, RNG)
+plus JSON metadata; the data position is the step itself (batches are a pure
+function of the step), so a restore resumes exactly.
+
+Restores never lose a run. Only an error that means "this checkpoint's bytes are unreadable"
+(`is_unreadable`) lets the trainer move a checkpoint aside and try the previous one; any other
+error (out of memory, a bug, a device or sharding error, an interrupted read) is raised with the
+checkpoint's path and nothing moves. A workdir whose checkpoints all fail to read is an error,
+never a fresh start.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+from jaxgen.utils.trees import path_name
+
+# tensorstore reports unreadable bytes as these status codes (seen for missing, truncated,
+# emptied and garbled files under orbax 0.12.8, tests/train/test_checkpoint.py).
+UNREADABLE_STATUS = ("NOT_FOUND:", "DATA_LOSS:", "OUT_OF_RANGE:")
+UNREADABLE_TYPES = (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, EOFError)
+# Never corruption, whatever else the chain says: memory, cancellation, a transient back-end.
+TRANSIENT_STATUS = ("RESOURCE_EXHAUSTED", "CANCELLED", "UNAVAILABLE", "DEADLINE_EXCEEDED",
+                    "ABORTED")
+
+
+class CheckpointError(RuntimeError):
+    """A workdir's checkpoints cannot be restored; nothing was moved or overwritten."""
+
+
+class StateMismatchError(ValueError):
+    """A readable checkpoint holds another state structure than the config builds."""
+
+
+def _chain(error: BaseException):
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
+
+
+def is_unreadable(error: BaseException) -> bool:
+    """True when `error` (raised reading a checkpoint) means its files are missing, truncated or
+    undecodable; False for anything that could succeed on another try or another machine."""
+    chain = _chain(error)
+    if any(isinstance(e, MemoryError) or any(s in str(e) for s in TRANSIENT_STATUS)
+           for e in chain):
+        return False
+    for e in chain:
+        if isinstance(e, UNREADABLE_TYPES):
+            return True
+        if isinstance(e, ValueError) and str(e).startswith(UNREADABLE_STATUS):
+            return True
+        if isinstance(e, KeyError) and ("not found in the checkpoint" in str(e)
+                                        or "Unknown key" in str(e)):
+            return True  # an item folder ("state", "meta") is missing
+    return False
+
+
+def write_small_arrays_whole(min_slice_bytes: int = 2**20) -> None:
+    """orbax 0.12.8's default jax.Array handler (min_slice_bytes_for_replica_parallel=None)
+    splits the write of a replicated array across its replicas by slicing every shard on
+    device: one small XLA compile per distinct shape, ~10 s at the first save of a 580-leaf
+    state on 8 CPU devices. Arrays whose slices would be under `min_slice_bytes` are written
+    whole by one replica instead. The replacement keeps the default handler's metadata store;
+    tests/train/test_checkpoint.py fails if orbax's default changes, so this can go then."""
+    default = ocp.type_handlers.get_type_handler(jax.Array)
+    if getattr(default, "_min_slice_bytes_for_replica_parallel", None) == min_slice_bytes:
+        return
+    absl_logger = logging.getLogger("absl")  # silences orbax's "overriding jax.Array" warning
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
+            array_metadata_store=default._array_metadata_store,
+            min_slice_bytes_for_replica_parallel=min_slice_bytes), override=True)
+    finally:
+        absl_logger.setLevel(level)
+
+
+class Checkpointer:
+    """Wraps `ocp.CheckpointManager` over `directory` (step-numbered subfolders).
+
+    quarantine: whether `restore_latest` may move an unreadable checkpoint to
+    `<dir>_corrupt/<step>` (the trainer); readers such as sample.py pass False and only skip it.
+    """
+
+    def __init__(self, directory, *, max_to_keep: int = 3, quarantine: bool = True):
+        write_small_arrays_whole()
+        self.directory = Path(directory).resolve()
+        self.quarantine = quarantine
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=quarantine),
+            item_handlers=dict(state=ocp.StandardCheckpointHandler(),
+                               meta=ocp.JsonCheckpointHandler()))
+
+    def save(self, step: int, state, meta: dict) -> None:
+        """Starts an async save of `state` at `step` (returns before the write ends)."""
+        self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def restore(self, step: int, abstract_state):
+        """Restores `step` into the structure, dtypes and shardings of `abstract_state`, whatever
+        mesh wrote it; leaves without a sharding (plain `jax.eval_shape`) land on one device.
+        A stored structure that differs from `abstract_state` is a ValueError naming both."""
+        self._check_fits(step, self.manager.item_metadata(step)["state"], abstract_state)
+        out = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(_with_shardings(abstract_state)),
+            meta=ocp.args.JsonRestore()))
+        return out["state"], out["meta"]
+
+    def restore_latest(self, abstract_state):
+        """Returns (state, meta) of the newest checkpoint that reads back; None when there are
+        no checkpoints at all.
+
+        An unreadable one (`is_unreadable`) is skipped with a warning (and moved aside when
+        `quarantine`); any other error is raised with the checkpoint's path, nothing moved. If
+        checkpoints exist and none reads back, raises CheckpointError listing them.
+        """
+        steps, failures = self.steps(), []
+        for step in reversed(steps):
+            try:
+                return self.restore(step, abstract_state)
+            except Exception as e:  # noqa: BLE001 - classified just below
+                if not is_unreadable(e):
+                    e.add_note(f"while reading checkpoint {self.directory / str(step)} "
+                               f"(not a sign of corrupt files: nothing was moved)")
+                    raise
+                failures.append(f"{self.directory / str(step)}: {type(e).__name__}: "
+                                f"{str(e).splitlines()[0][:200]}")
+                self._set_aside(step, e)
+        if failures:
+            raise CheckpointError(
+                f"none of the {len(failures)} checkpoints in {self.directory} can be read, so "
+                f"the run cannot resume (nothing was restarted or overwritten):\n  "
+                + "\n  ".join(failures) + f"\nRestore them from a backup, or train in a new "
+                f"--workdir.")
+        return None
+
+    def _check_fits(self, step: int, stored, abstract_state) -> None:
+        want, have = _shapes(abstract_state), _shapes(getattr(stored, "tree", stored))
+        if want == have:
+            return
+        diff = sorted(set(want.items()) ^ set(have.items()))[:4]
+        raise StateMismatchError(
+            f"checkpoint {self.directory / str(step)} does not fit the state this config "
+            f"builds (first differences, (path, shape): {diff}). Was the model or optimiser "
+            f"config changed since it was written? Resume with the workdir's own config.json "
+            f"(omit --config) or use a new --workdir.")
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        source = self.directory / str(step)
+        target = self.directory.parent / f"{self.directory.name}_corrupt" / str(step)
+        action = f"moved it to {target}" if self.quarantine else "left it in place"
+        warnings.warn(f"checkpoint {source} could not be read ({type(error).__name__}: "
+                      f"{str(error)[:300]}); {action} and trying the previous checkpoint",
+                      stacklevel=3)
+        if self.quarantine:
+            if jax.process_index() == 0:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(source), str(target))
+            self.manager.reload()
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def _with_shardings(abstract_state):
+    """Without a target sharding orbax would reuse the writer's, which names devices this
+    process may not have (a checkpoint saved on 8 devices, read on 1)."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda a: a if getattr(a, "sharding", None) is not None else
+                        jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract_state)
+
+
+def _shapes(tree) -> dict:
+    """{path: shape} with dict keys, sequence indices and namedtuple fields alike."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {path_name(path): tuple(leaf.shape) for path, leaf in leaves}
