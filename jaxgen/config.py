@@ -19,8 +19,11 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.family = ""
-    c.data = dict(source="fashion_mnist", path="", image_size=28, channels=1,
-                  on_corrupt="error", num_synthetic=512, num_classes=10)
+    # folder / npz sources: test_path, a separate test set; else the fixed fraction
+    # test_fraction of path is held out as "test" (0: test on the training images).
+    c.data = dict(source="fashion_mnist", path="", test_path="", test_fraction=0.1,
+                  image_size=28, channels=1, on_corrupt="error", num_synthetic=512,
+                  num_classes=10)
     c.train = dict(steps=1000, batch_size=64, log_every=50, checkpoint_every=500,
                    keep_checkpoints=3, sample_every=0, num_samples=64)
     c.optim = dict(lr=2e-4, warmup_steps=100, decay="cosine", min_lr_ratio=0.0,
