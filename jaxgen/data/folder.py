@@ -60,8 +60,8 @@ def _decode(file: Path, image_size: int, channels: int) -> np.ndarray:
         return conform_pil(image, image_size, channels)
 
 
-def _decode_all(files, image_size, channels, on_corrupt):
-    """Returns (uint8 (n, S, S, C) images, indices of the files kept, names of skipped files)."""
+def _decode_all(root, files, image_size, channels, on_corrupt):
+    """Returns (uint8 (n, S, S, C) images, indices of the files kept); warns of skipped ones."""
     images, kept, skipped = [], [], []
     for i, file in enumerate(files):
         try:
@@ -72,7 +72,20 @@ def _decode_all(files, image_size, channels, on_corrupt):
                 raise ValueError(f"cannot decode image {file}: {type(e).__name__}: {e}; "
                                  f"set --config.data.on_corrupt=skip to skip such files") from None
             skipped.append(str(file))
-    return images, kept, skipped
+    if skipped:
+        warnings.warn(f"{root}: skipped {len(skipped)} of {len(files)} files that could not be "
+                      f"decoded, e.g. {skipped[:_SHOW_SKIPPED]}")
+    if not images:
+        raise ValueError(f"{root}: none of the {len(files)} image files could be decoded")
+    return np.stack(images), kept
+
+
+def _labels(root: Path, files: list[Path], names: list[str] | None) -> np.ndarray | None:
+    """int32 (len(files),): each file's first-level subfolder's index in `names`."""
+    if names is None:
+        return None
+    ids = {name: k for k, name in enumerate(names)}
+    return np.array([ids[f.relative_to(root).parts[0]] for f in files], np.int32)
 
 
 def _with_classes(root: Path, names: list[str] | None, classes: list[str] | None):
@@ -105,15 +118,7 @@ def load_folder(path: str, *, image_size: int, channels: int, on_corrupt: str = 
     files = list_images(root, key)
     names = _with_classes(root, class_names(root, files), classes)
     files = [files[i] for i in part.ids(len(files), f"folder:{root}")]
-    images, kept, skipped = _decode_all(files, image_size, channels, on_corrupt)
-    if skipped:
-        warnings.warn(f"{root}: skipped {len(skipped)} of {len(files)} files that could not be "
-                      f"decoded, e.g. {skipped[:_SHOW_SKIPPED]}")
-    if not images:
-        raise ValueError(f"{root}: none of the {len(files)} image files could be decoded")
-    labels = None
-    if names is not None:
-        ids = {name: k for k, name in enumerate(names)}
-        labels = np.array([ids[files[i].relative_to(root).parts[0]] for i in kept], np.int32)
-    return Dataset(images=np.stack(images), labels=labels, num_classes=len(names) if names else 0,
+    images, kept = _decode_all(root, files, image_size, channels, on_corrupt)
+    labels = _labels(root, [files[i] for i in kept], names)  # labels follow their images
+    return Dataset(images=images, labels=labels, num_classes=len(names) if names else 0,
                    name=f"folder:{root}{part.describe(len(images))}")
