@@ -148,3 +148,10 @@ def test_npy_instead_of_npz(tmp_path):
     np.save(tmp_path / "d.npy", np.zeros((2, 4, 4), np.uint8))
     with pytest.raises(ValueError, match=r"d\.npy: a single \.npy array, not an \.npz.*images="):
         load_dataset(cfg("npz", tmp_path / "d.npy"))
+
+
+def test_metrics_cli_reads_npz_through_data():
+    from jaxgen.data import npz
+    from jaxgen.metrics import images
+    assert images.read_npz_images is npz.read_npz_images
+    assert images.check_images is npz.check_images
