@@ -20,8 +20,11 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.family = ""
-    c.data = dict(source="fashion_mnist", path="", image_size=28, channels=1,
-                  on_corrupt="error", num_synthetic=512, num_classes=10)
+    # folder / npz sources: test_path, a separate test set; else the fixed fraction
+    # test_fraction of path is held out as "test" (0: test on the training images).
+    c.data = dict(source="fashion_mnist", path="", test_path="", test_fraction=0.1,
+                  image_size=28, channels=1, on_corrupt="error", num_synthetic=512,
+                  num_classes=10)
     # stop_check_every: how often (steps) the processes of a multi-process run agree on
     # whether any caught SIGTERM / SIGINT (one small collective per check).
     c.train = dict(steps=1000, batch_size=64, log_every=50, checkpoint_every=500,
@@ -169,11 +172,21 @@ def _tuplify(value):
     return tuple(_tuplify(v) for v in value) if isinstance(value, list) else value
 
 
+# Keys whose default would change what an older run does: a config.json written before the key
+# existed gets the value that reproduces that run (its folder / npz data had no held-out split).
+LEGACY = {("data", "test_fraction"): 0.0}
+
+
 def from_json(text: str) -> ml_collections.ConfigDict:
     """Inverse of `to_json` (lists come back as tuples); returns it locked. Keys that
-    `base_config` has gained since the JSON was written take their defaults."""
+    `base_config` has gained since the JSON was written take their defaults (or their LEGACY
+    value), so an old workdir resumes as it ran."""
     config = base_config()
-    _merge(config, _tuplify(json.loads(text)))
+    values = _tuplify(json.loads(text))
+    for (group, key), value in LEGACY.items():
+        if key not in values.get(group, {key: None}):
+            config[group][key] = value
+    _merge(config, values)
     config.lock()
     return config
 

@@ -81,10 +81,3 @@ def num_batches_per_epoch(ds: Dataset, batch_size: int) -> int:
 def from_uint8(images) -> np.ndarray:
     """uint8 [0, 255] -> float32 [-1, 1] (x / 127.5 - 1), any shape."""
     return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1)
-
-
-def to_uint8(images) -> np.ndarray:
-    """float [-1, 1] -> uint8 [0, 255], any shape (numpy or jax array). Values outside
-    [-1, 1] are clipped; NaN becomes 0 (black). Rounds half to even."""
-    x = np.clip(np.nan_to_num(np.asarray(images, np.float32), nan=-1.0), -1.0, 1.0)
-    return np.rint((x + 1.0) * 127.5).astype(np.uint8)

@@ -5,18 +5,19 @@ source comes back as uint8 (N, image_size, image_size, channels).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from jaxgen.data.dataset import Dataset, check_target, conform
 from jaxgen.data.fashion_mnist import FASHION_MNIST_CLASSES, find_folder, load_fashion_mnist
-from jaxgen.data.folder import load_folder
+from jaxgen.data.folder import folder_classes, load_folder
+from jaxgen.data.npz import load_npz, npz_num_classes
+from jaxgen.data.split import SPLITS, Part, check_fraction
 
 SOURCES = ("fashion_mnist", "folder", "npz", "synthetic")
-SPLITS = ("train", "test")
 
 
 @functools.lru_cache(maxsize=8)
@@ -26,67 +27,6 @@ def _fashion_mnist(folder: Path, split: str, image_size: int, channels: int) -> 
     images = conform(images, image_size, channels)
     images.flags.writeable = False
     return Dataset(images, labels, len(FASHION_MNIST_CLASSES), f"fashion_mnist:{split}")
-
-
-def _npz_labels(file: Path, labels: np.ndarray, n: int) -> np.ndarray:
-    if not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1:
-        raise ValueError(f"{file}: 'labels' must be a 1-D integer array, got {labels.dtype} "
-                         f"{labels.shape}; save them with labels.astype(np.int32)")
-    if len(labels) != n:
-        raise ValueError(f"{file}: 'labels' has length {len(labels)} but 'images' has {n} "
-                         f"examples; they must match")
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"{file}: 'labels' holds negative values (min {labels.min()}); "
-                         f"class ids must be 0..num_classes-1")
-    return labels.astype(np.int32)
-
-
-def _npz_images(file: Path, images: np.ndarray) -> np.ndarray:
-    if images.dtype != np.uint8:
-        raise ValueError(f"{file}: 'images' has dtype {images.dtype}, expected uint8; convert "
-                         f"with np.clip(x, 0, 255).astype(np.uint8) (from [0, 1] floats: "
-                         f"np.round(x * 255).astype(np.uint8))")
-    if images.ndim == 3:
-        images = images[..., None]  # (N, H, W) -> (N, H, W, 1)
-    if images.ndim != 4 or images.shape[3] not in (1, 3) or 0 in images.shape:
-        raise ValueError(f"{file}: 'images' has shape {images.shape}; expected (N, H, W) or "
-                         f"(N, H, W, C) with C in (1, 3) and N, H, W > 0")
-    return images
-
-
-def _read_npz(file: Path) -> dict[str, np.ndarray]:
-    """All arrays of an .npz, without unpickling anything."""
-    fix = "write it with np.savez(path, images=..., labels=...)"
-    try:
-        with open(file, "rb") as f:  # we own the handle: np.load leaks it on a bad zip
-            loaded = np.load(f, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                return {"<a single .npy array, not an .npz archive>": loaded}
-            with loaded as npz:
-                return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise ValueError(f"{file}: not a readable .npz ({type(e).__name__}: {e}); {fix}") from None
-    except ValueError as e:  # pickled / object arrays are refused
-        raise ValueError(f"{file}: cannot load without pickle ({e}); {fix}") from None
-
-
-def load_npz(path: str, *, image_size: int, channels: int) -> Dataset:
-    """An .npz holding `images` (uint8 NHW or NHWC) and optionally `labels` (int, (N,))."""
-    if not path:
-        raise ValueError("config.data.source='npz' needs --config.data.path=/file.npz")
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"config.data.path={path!r}: no such .npz file")
-    arrays = _read_npz(file)
-    if "images" not in arrays:
-        raise ValueError(f"{file}: no 'images' array; found keys {sorted(arrays)}, "
-                         f"expected key 'images' (and optionally 'labels')")
-    images, labels = arrays["images"], arrays.get("labels")
-    images = conform(_npz_images(file, images), image_size, channels)
-    if labels is None:
-        return Dataset(images, None, 0, f"npz:{file}")
-    labels = _npz_labels(file, labels, len(images))
-    return Dataset(images, labels, int(labels.max()) + 1, f"npz:{file}")
 
 
 def make_synthetic(num: int, num_classes: int, *, image_size: int, channels: int,
@@ -116,13 +56,52 @@ def make_synthetic(num: int, num_classes: int, *, image_size: int, channels: int
     return Dataset(images, k.astype(np.int32), num_classes, f"synthetic:seed{seed}")
 
 
+def _load_file(cfg, path: str, key: str, part: Part, size: int, channels: int,
+               classes=None) -> Dataset:
+    """One folder / .npz (config.data.<key> = path), the rows `part` selects."""
+    if cfg.source == "folder":
+        return load_folder(path, image_size=size, channels=channels, on_corrupt=cfg.on_corrupt,
+                           part=part, classes=classes, key=key)
+    return load_npz(path, image_size=size, channels=channels, part=part, key=key)
+
+
+def _like_train(test: Dataset, num_classes: int) -> Dataset:
+    """A test set from config.data.test_path, given the training source's num_classes."""
+    if (test.labels is None) != (num_classes == 0):
+        has = "no labels" if test.labels is None else f"{test.num_classes} classes"
+        raise ValueError(f"{test.name} has {has} but config.data.path has {num_classes} "
+                         f"classes; give config.data.test_path the layout of config.data.path "
+                         f"(class subfolders / a 'labels' array, or neither)")
+    if test.num_classes > num_classes:
+        raise ValueError(f"{test.name}: labels reach {test.num_classes - 1} but config.data.path "
+                         f"has only {num_classes} classes (0..{num_classes - 1})")
+    return dataclasses.replace(test, num_classes=num_classes)
+
+
+def _folder_or_npz(cfg, split: str, size: int, channels: int) -> Dataset:
+    """The train or test split of a folder / .npz source (see jaxgen/data/split.py)."""
+    fraction, test_path = float(cfg.test_fraction), str(cfg.test_path)
+    check_fraction(fraction)
+    part = Part(split, fraction, separate=bool(test_path))
+    if split == "train" or not test_path:
+        return _load_file(cfg, cfg.path, "path", part, size, channels)
+    if cfg.source == "folder":
+        classes = folder_classes(cfg.path)
+        test = _load_file(cfg, test_path, "test_path", part, size, channels, classes)
+        return _like_train(test, len(classes or ()))
+    test = _load_file(cfg, test_path, "test_path", part, size, channels)
+    return _like_train(test, npz_num_classes(cfg.path))
+
+
 def load_dataset(cfg, split: str = "train") -> Dataset:
     """Builds the dataset `config.data` describes.
 
-    cfg: the `config.data` ConfigDict (source, path, image_size, channels, on_corrupt,
-      num_synthetic, num_classes).
-    split: "train" or "test". Only Fashion-MNIST has a held-out split; the synthetic test
-      split is drawn with another seed; folder and npz serve the same files for both.
+    cfg: the `config.data` ConfigDict (source, path, test_path, test_fraction, image_size,
+      channels, on_corrupt, num_synthetic, num_classes).
+    split: "train" or "test". Fashion-MNIST has its own test split and the synthetic one is
+      drawn with another seed. A folder / .npz serves config.data.test_path as "test" when
+      set, else holds out the fixed fraction test_fraction of its images (0: "test" is the
+      training images, and the name says so). Dataset.name states which images it holds.
     Returns a Dataset with uint8 images (N, image_size, image_size, channels).
     """
     if split not in SPLITS:
@@ -132,10 +111,8 @@ def load_dataset(cfg, split: str = "train") -> Dataset:
     source = cfg.source
     if source == "fashion_mnist":
         return _fashion_mnist(find_folder(cfg.path or None), split, size, channels)
-    if source == "folder":
-        return load_folder(cfg.path, image_size=size, channels=channels, on_corrupt=cfg.on_corrupt)
-    if source == "npz":
-        return load_npz(cfg.path, image_size=size, channels=channels)
+    if source in ("folder", "npz"):
+        return _folder_or_npz(cfg, split, size, channels)
     if source == "synthetic":
         return make_synthetic(int(cfg.num_synthetic), int(cfg.num_classes), image_size=size,
                               channels=channels, seed=SPLITS.index(split))

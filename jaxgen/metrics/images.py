@@ -2,7 +2,6 @@
 PNG / JPEG files, brought to the feature net's input, uint8 (N, 28, 28, 1)."""
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,48 +9,18 @@ from PIL import Image
 
 from jaxgen.data.dataset import conform, conform_pil
 from jaxgen.data.folder import list_images
+from jaxgen.data.npz import check_images, read_npz_images
 from jaxgen.metrics.feature_net import IMAGE_SHAPE
-
-_NPZ_FIX = "save it with np.savez(path, images=uint8 array (N, H, W) or (N, H, W, C))"
 
 
 def to_feature_input(images: np.ndarray, what: str, notify=print) -> np.ndarray:
     """uint8 (N, H, W[, C]), C in {1, 3} -> uint8 (N, 28, 28, 1). Other sizes are centre-
     cropped to a square and resized, RGB becomes grey (ITU-R 601 luma); `notify` says so."""
-    if images.dtype != np.uint8:
-        raise ValueError(f"{what}: images have dtype {images.dtype}, expected uint8; convert "
-                         f"[-1, 1] floats with jaxgen.data.to_uint8, [0, 1] floats with "
-                         f"np.round(x * 255).astype(np.uint8)")
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[3] not in (1, 3) or 0 in images.shape:
-        raise ValueError(f"{what}: images have shape {images.shape}; expected (N, H, W) or "
-                         f"(N, H, W, C) with C in (1, 3) and N, H, W > 0")
+    images = check_images(images, what)
     if images.shape[1:] != IMAGE_SHAPE:
         notify(f"note: {what}: converting {images.shape[1:]} images to grey 28x28 (centre "
                f"crop, resize), the feature net's input (it was trained on Fashion-MNIST)")
         images = conform(images, IMAGE_SHAPE[0], IMAGE_SHAPE[2])
-    return images
-
-
-def read_npz_images(file: Path) -> np.ndarray:
-    """The `images` array of an .npz, loaded without pickle."""
-    try:
-        with open(file, "rb") as f:  # we own the handle: np.load leaks it on a bad zip
-            loaded = np.load(f, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError(f"{file}: a single .npy array, not an .npz archive; {_NPZ_FIX}")
-            with loaded as npz:
-                keys = sorted(npz.files)
-                images = npz["images"] if "images" in keys else None
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise ValueError(f"{file}: not a readable .npz ({type(e).__name__}: {e}); "
-                         f"{_NPZ_FIX}") from None
-    except ValueError as e:  # object (pickled) arrays are refused, and our own error above
-        raise ValueError(str(e) if str(file) in str(e) else
-                         f"{file}: cannot load without pickle ({e}); {_NPZ_FIX}") from None
-    if images is None:
-        raise ValueError(f"{file}: no 'images' array (found {keys}); {_NPZ_FIX}")
     return images
 
 

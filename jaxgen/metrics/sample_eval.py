@@ -34,7 +34,11 @@ def hardware() -> str:
 def sample_quality(config, family, state, *, test, num: int, seed: int, options: dict,
                    batch_size: int) -> dict:
     """FD / KID / precision / recall of `num` samples against min(num, N_test) test images,
-    with "baseline": the same metrics for as many train images against those test images."""
+    with "baseline": the same metrics for as many train images against those test images.
+    "test_images" / "n_test_images" name the test set the samples were scored against
+    (e.g. "npz:/x.npz [test: 10% held out, 51 images]") and its size; the baseline's
+    "train_images" / "n_train_images" the same for the training images."""
+    _note(f"scoring against {len(test)} images: {test.name}")
     real, _ = subset(test, num)
     with _progress() as bar:
         task = bar.add_task("sample", total=num)
@@ -45,9 +49,12 @@ def sample_quality(config, family, state, *, test, num: int, seed: int, options:
     sample_s = time.perf_counter() - t0
     real = to_feature_input(real, "test images", _note)
     result = compare_images(real, to_feature_input(fake, "samples", _note))
-    train, _ = subset(load_dataset(config.data, split="train"), len(real), seed=1)
+    train_ds = load_dataset(config.data, split="train")
+    train, _ = subset(train_ds, len(real), seed=1)
     baseline = compare_images(real, to_feature_input(train, "train images", _note))
-    return dict(result, baseline=dict(baseline, what="train vs test images"),
+    baseline.update(what="train vs test images", train_images=train_ds.name,
+                    n_train_images=len(train_ds))
+    return dict(result, baseline=baseline, test_images=test.name, n_test_images=len(test),
                 sample_s=sample_s)
 
 

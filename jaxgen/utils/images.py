@@ -9,9 +9,11 @@ from PIL import Image
 
 
 def to_uint8(images) -> np.ndarray:
-    """float in [-1, 1] -> uint8 in [0, 255] (clipped, rounded)."""
-    x = np.asarray(images, dtype=np.float32)
-    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """float [-1, 1] -> uint8 [0, 255], any shape (numpy or jax array). Values outside
+    [-1, 1] are clipped; NaN becomes 0 (black). Rounds half to even. The one such
+    conversion in jaxgen (jaxgen.data re-exports it)."""
+    x = np.clip(np.nan_to_num(np.asarray(images, np.float32), nan=-1.0), -1.0, 1.0)
+    return np.rint((x + 1.0) * 127.5).astype(np.uint8)
 
 
 def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:

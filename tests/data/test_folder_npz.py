@@ -8,8 +8,8 @@ from jaxgen.data import load_dataset
 
 
 def cfg(source, path, **overrides):
-    c = dict(source=source, path=str(path), image_size=8, channels=3, on_corrupt="error",
-             num_synthetic=0, num_classes=0)
+    c = dict(source=source, path=str(path), test_path="", test_fraction=0.0, image_size=8,
+             channels=3, on_corrupt="error", num_synthetic=0, num_classes=0)
     c.update(overrides)
     return ml_collections.ConfigDict(c)
 
@@ -54,8 +54,10 @@ def test_folder_unlabelled_and_centre_crop(tmp_path):
 
 def test_folder_corrupt_image_is_named(class_folder):
     bad = truncated_png(class_folder / "dog" / "broken.png")
-    with pytest.raises(ValueError, match=rf"{bad}.*on_corrupt=skip"):
+    with pytest.raises(ValueError, match=rf"cannot decode image {bad}: .*; set "
+                                         rf"--config\.data\.on_corrupt=skip") as err:
         load_dataset(cfg("folder", class_folder))
+    assert "\n" not in str(err.value)
 
 
 def test_folder_skip_counts_corrupt(class_folder):
@@ -100,17 +102,28 @@ def test_npz_nhwc_resized_unlabelled(tmp_path):
 
 
 @pytest.mark.parametrize("arrays,pattern", [
-    (dict(pixels=np.zeros((2, 4, 4), np.uint8)), r"d\.npz.*\['pixels'\].*'images'"),
-    (dict(images=np.zeros((2, 4, 4), np.float32)), r"d\.npz.*float32, expected uint8.*astype"),
-    (dict(images=np.zeros((2, 4, 4, 2), np.uint8)), r"d\.npz.*shape \(2, 4, 4, 2\)"),
-    (dict(images=np.zeros((4, 4), np.uint8)), r"shape \(4, 4\)"),
-    (dict(images=np.zeros((3, 4, 4), np.uint8), labels=np.zeros(2, int)), r"length 2.*has 3"),
-    (dict(images=np.zeros((2, 4, 4), np.uint8), labels=np.zeros(2)), r"integer"),
+    (dict(pixels=np.zeros((2, 4, 4), np.uint8)),
+     r"d\.npz: no 'images' array \(found keys \['pixels'\]\); write it with np\.savez"),
+    (dict(images=np.full((2, 4, 4), 0.5, np.float32)),
+     r"d\.npz: images have dtype float32, expected uint8 \(values span \[0\.5, 0\.5\]\); "
+     r"convert \[-1, 1\] floats with jaxgen\.data\.to_uint8, \[0, 1\] floats with np\.round"),
+    (dict(images=np.zeros((2, 4, 4, 2), np.uint8)),
+     r"d\.npz: images have shape \(2, 4, 4, 2\).*C 1 \(grey\) or 3 \(RGB\).*images\[\.\.\., :1\]"),
+    (dict(images=np.zeros((2, 4, 4, 4), np.uint8)),
+     r"d\.npz: images have shape \(2, 4, 4, 4\).*images\[\.\.\., :3\] drops the alpha"),
+    (dict(images=np.zeros((4, 4), np.uint8)), r"shape \(4, 4\).*one image per row"),
+    (dict(images=np.zeros((3, 4, 4), np.uint8), labels=np.zeros(2, int)),
+     r"d\.npz: 'labels' has length 2 but 'images' has 3 examples; save one label per image"),
+    (dict(images=np.zeros((2, 4, 4), np.uint8), labels=np.zeros(2)),
+     r"d\.npz: 'labels' must be a 1-D integer array, got float64 \(2,\).*astype\(np\.int32\)"),
+    (dict(images=np.zeros((2, 4, 4), np.uint8), labels=np.array([0, -1])),
+     r"d\.npz: 'labels' holds negative values \(min -1\)"),
 ])
-def test_npz_errors(tmp_path, arrays, pattern):
+def test_npz_errors_name_file_value_and_fix(tmp_path, arrays, pattern):
     np.savez(tmp_path / "d.npz", **arrays)
-    with pytest.raises(ValueError, match=pattern):
+    with pytest.raises(ValueError, match=pattern) as err:
         load_dataset(cfg("npz", tmp_path / "d.npz"))
+    assert "\n" not in str(err.value)
 
 
 def test_npz_missing_unreadable_or_pickled(tmp_path):
@@ -133,5 +146,12 @@ def test_folder_mixed_layout_is_unlabelled_with_warning(class_folder):
 
 def test_npy_instead_of_npz(tmp_path):
     np.save(tmp_path / "d.npy", np.zeros((2, 4, 4), np.uint8))
-    with pytest.raises(ValueError, match="single .npy array.*'images'"):
+    with pytest.raises(ValueError, match=r"d\.npy: a single \.npy array, not an \.npz.*images="):
         load_dataset(cfg("npz", tmp_path / "d.npy"))
+
+
+def test_metrics_cli_reads_npz_through_data():
+    from jaxgen.data import npz
+    from jaxgen.metrics import images
+    assert images.read_npz_images is npz.read_npz_images
+    assert images.check_images is npz.check_images

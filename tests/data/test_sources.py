@@ -10,8 +10,8 @@ from jaxgen.data import fashion_mnist
 
 
 def data_cfg(**overrides):
-    cfg = dict(source="fashion_mnist", path="", image_size=28, channels=1, on_corrupt="error",
-               num_synthetic=64, num_classes=10)
+    cfg = dict(source="fashion_mnist", path="", test_path="", test_fraction=0.1, image_size=28,
+               channels=1, on_corrupt="error", num_synthetic=64, num_classes=10)
     cfg.update(overrides)
     return ml_collections.ConfigDict(cfg)
 

@@ -38,5 +38,8 @@ def test_sample_py_eval_writes_json(workdir, capsys):
     assert result == json.loads((workdir / "eval.json").read_text())
     assert EVAL_KEYS <= set(result) and result["n_fake"] == 20
     assert {"fd", "kid", "precision", "recall"} <= set(result["baseline"])
+    assert result["test_images"].startswith("fashion_mnist:test") and result["n_test_images"] > 0
+    assert result["baseline"]["train_images"].startswith("fashion_mnist:train")
+    assert result["baseline"]["n_train_images"] > 0
     assert result["sample_options"]["steps"] == 3 and result["step"] == 8
     assert result["bits_per_dim"] > 0 and result["n_likelihood"] == 20

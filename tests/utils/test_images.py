@@ -24,3 +24,9 @@ def test_save_grid_and_each(tmp_path):
     paths = save_each(tmp_path / "each", imgs)
     assert len(paths) == 4
     np.testing.assert_array_equal(np.asarray(Image.open(paths[1])), to_uint8(imgs[1]))
+
+
+def test_one_to_uint8_for_data_and_images():
+    import jaxgen.data
+    assert jaxgen.data.to_uint8 is to_uint8
+    assert to_uint8(np.array([np.nan, -np.inf, np.inf, 0.5])).tolist() == [0, 0, 255, 191]
