@@ -129,10 +129,13 @@ def test_folder_test_path_uses_training_classes(tmp_path):
         load_dataset(c, "test")
 
 
-def test_old_config_json_gets_the_new_keys():
+def test_old_config_json_resumes_as_it_ran():
+    """A workdir written before the split existed trained on every image: it keeps doing so
+    (test_fraction 0), so its resume stays exact; a new config holds 10% out."""
     old = json.loads(config_lib.to_json(config_lib.base_config()))
     del old["data"]["test_path"], old["data"]["test_fraction"]
     config = config_lib.from_json(json.dumps(old))
-    assert config.data.test_path == "" and config.data.test_fraction == 0.1
-    config_lib.apply_overrides(config, {"data.test_fraction": "0"})
-    assert config.data.test_fraction == 0
+    assert config.data.test_path == "" and config.data.test_fraction == 0.0
+    config_lib.apply_overrides(config, {"data.test_fraction": "0.2"})
+    assert config.data.test_fraction == 0.2
+    assert config_lib.from_json(config_lib.to_json(config_lib.base_config())).data.test_fraction == 0.1
