@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from jaxgen.utils.trees import path_name
 
@@ -126,28 +127,33 @@ class Checkpointer:
         """Returns (state, meta) of the newest checkpoint that reads back; None when there are
         no checkpoints at all.
 
-        An unreadable one (`is_unreadable`) is skipped with a warning (and moved aside when
-        `quarantine`); any other error is raised with the checkpoint's path, nothing moved. If
-        checkpoints exist and none reads back, raises CheckpointError listing them.
+        Unreadable ones (`is_unreadable`) newer than it are skipped with a warning and, when
+        `quarantine`, moved aside once an older one has been restored. Any other error is
+        raised with the checkpoint's path. If checkpoints exist and none reads back, raises
+        CheckpointError listing them; nothing is moved then, so a rerun fails the same way
+        instead of starting over.
         """
-        steps, failures = self.steps(), []
-        for step in reversed(steps):
+        unreadable = []
+        for step in reversed(self.steps()):
             try:
-                return self.restore(step, abstract_state)
+                restored = self.restore(step, abstract_state)
             except Exception as e:  # noqa: BLE001 - classified just below
                 if not is_unreadable(e):
                     e.add_note(f"while reading checkpoint {self.directory / str(step)} "
                                f"(not a sign of corrupt files: nothing was moved)")
                     raise
-                failures.append(f"{self.directory / str(step)}: {type(e).__name__}: "
-                                f"{str(e).splitlines()[0][:200]}")
-                self._set_aside(step, e)
-        if failures:
+                unreadable.append((step, e))
+                continue
+            for bad, error in unreadable:
+                self._set_aside(bad, error)
+            return restored
+        if unreadable:
+            lines = [f"{self.directory / str(step)}: {type(e).__name__}: "
+                     f"{str(e).splitlines()[0][:200]}" for step, e in unreadable]
             raise CheckpointError(
-                f"none of the {len(failures)} checkpoints in {self.directory} can be read, so "
-                f"the run cannot resume (nothing was restarted or overwritten):\n  "
-                + "\n  ".join(failures) + f"\nRestore them from a backup, or train in a new "
-                f"--workdir.")
+                f"none of the {len(lines)} checkpoints in {self.directory} can be read, so the "
+                f"run cannot resume (nothing was moved, restarted or overwritten):\n  "
+                + "\n  ".join(lines) + "\nRestore them from a backup, or use a new --workdir.")
         return None
 
     def _check_fits(self, step: int, stored, abstract_state) -> None:
@@ -163,15 +169,17 @@ class Checkpointer:
 
     def _set_aside(self, step: int, error: Exception) -> None:
         source = self.directory / str(step)
-        target = self.directory.parent / f"{self.directory.name}_corrupt" / str(step)
+        target = _free_path(self.directory.parent / f"{self.directory.name}_corrupt" / str(step))
         action = f"moved it to {target}" if self.quarantine else "left it in place"
         warnings.warn(f"checkpoint {source} could not be read ({type(error).__name__}: "
-                      f"{str(error)[:300]}); {action} and trying the previous checkpoint",
+                      f"{str(error)[:300]}); {action} and resumed from an older checkpoint",
                       stacklevel=3)
         if self.quarantine:
             if jax.process_index() == 0:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(source), str(target))
+            if jax.process_count() > 1:  # every process sees the move before it reloads
+                multihost_utils.sync_global_devices(f"jaxgen_set_aside_{step}")
             self.manager.reload()
 
     def wait(self) -> None:
@@ -180,6 +188,15 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _free_path(path: Path) -> Path:
+    """`path`, or `path.1`, `path.2`, ... if it is taken (the same step set aside twice)."""
+    candidate, i = path, 0
+    while candidate.exists():
+        i += 1
+        candidate = path.with_name(f"{path.name}.{i}")
+    return candidate
 
 
 def _with_shardings(abstract_state):

@@ -78,3 +78,29 @@ def test_old_json_gains_new_default_keys():
     back = config_lib.from_json(json.dumps(old))
     assert back.eval.bpd_timesteps == config_lib.base_config().eval.bpd_timesteps
     assert back.parallel.mode == "jit" and back.model.ch == smoke_config().model.ch
+
+
+@pytest.mark.parametrize("key,value", [("train.batch_size", "0"), ("train.batch_size", "-4"),
+                                       ("train.steps", "0"), ("train.log_every", "-1"),
+                                       ("optim.ema_decay", "1.5")])
+def test_validate_names_key_and_fix(key, value):
+    config = config_lib.apply_overrides(config_lib.base_config(), {key: value})
+    with pytest.raises(ValueError, match=rf"config\.{key}={value}"):
+        config_lib.validate(config)
+
+
+def test_section_rejects_unknown_keys_and_keeps_defaults():
+    import dataclasses
+    import ml_collections
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        width: int = 4
+        mult: tuple = (1, 2)
+        flag: bool = False
+
+    built = config_lib.section(Cfg, ml_collections.ConfigDict(dict(width=8, mult=[1, 3])),
+                               where="model", flag=True)
+    assert built == Cfg(width=8, mult=(1, 3), flag=True)
+    with pytest.raises(ValueError, match=r"config.model has keys \['widht'\].*'width'"):
+        config_lib.section(Cfg, ml_collections.ConfigDict(dict(widht=8)), where="model")

@@ -100,3 +100,37 @@ def test_config_change_that_breaks_the_checkpoint_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="does not fit the state this config builds"):
         run(smoke_config(**{"model.ch": 16}), tmp_path)
     assert (tmp_path / "checkpoints" / "4").is_dir()  # nothing moved or lost
+
+
+def test_failed_restore_never_restarts_the_run(reference, tmp_path, monkeypatch):
+    """Fault injection: a restore that raises a non-corruption error stops the run; nothing is
+    moved, config.json and metrics.jsonl are untouched, no step-0 state is trained."""
+    from jaxgen.checkpoint import Checkpointer
+    import shutil
+    shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
+    before = {p: p.read_bytes() for p in (tmp_path / "metrics.jsonl", tmp_path / "config.json")}
+    def fail(self, step, abstract):
+        raise RuntimeError("injected device error")
+    monkeypatch.setattr(Checkpointer, "restore", fail)
+    with pytest.raises(RuntimeError, match="injected device error"):
+        run(smoke_config(**{"train.steps": 12}), tmp_path)
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["4", "8"]
+    assert not (tmp_path / "checkpoints_corrupt").exists()
+
+
+def test_changed_model_fails_before_config_json_is_written(reference, tmp_path):
+    from jaxgen.checkpoint import StateMismatchError
+    import shutil
+    shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
+    before = (tmp_path / "config.json").read_text()
+    with pytest.raises(StateMismatchError, match="omit --config"):
+        run(smoke_config(**{"model.ch": 16}), tmp_path)
+    assert (tmp_path / "config.json").read_text() == before
+
+
+def test_unwritable_workdir_is_a_clear_error(tmp_path):
+    from jaxgen.train.loop import WorkdirError
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(WorkdirError, match=r"a_file/run cannot be written.*writable folder"):
+        run(smoke_config(), tmp_path / "a_file" / "run")
