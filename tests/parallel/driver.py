@@ -39,7 +39,7 @@ def one_run(workdir: str, name: str, *args: str) -> dict:
     config_lib.apply_overrides(config, overrides)
     stop_after = [int(f.split("=")[1]) for f in flags if f.startswith("--stop_after=")]
     if "--restore_only" in flags:
-        loop = loop_lib.Loop(config, loop_lib.prepare_workdir(config, workdir), default_console())
+        loop = loop_lib.Loop(config, loop_lib.prepare_workdir(workdir), default_console())
         loop.checkpointer.close()
         dump(loop.state, Path(workdir) / "restored.npz")
     else:
