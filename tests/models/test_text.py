@@ -9,7 +9,7 @@ import pytest
 from jaxgen.models.text import (BOS, EOS, MASK, PAD, VOCAB_SIZE, TextConfig, TextEncoder,
                                 decode_text, encode_text)
 
-CFG = TextConfig(width=32, depth=2, heads=4, max_len=64)
+CFG = TextConfig(width=32, depth=2, heads=4, max_len=64, dropout=0.5)  # dropout: train only
 TEXTS = ["a red bag", "three yellow sandals in a row", "x"]
 
 
@@ -96,11 +96,9 @@ def test_model_rejects_tokens_past_max_len(params):
         TextConfig(width=32, heads=3)
 
 
-def test_dropout_only_in_training():
-    cfg = TextConfig(width=32, depth=1, heads=2, max_len=32, dropout=0.5)
+def test_dropout_only_in_training(params):
     tokens = encode_text(TEXTS, 32)
-    params = init(cfg)
-    a = apply(params, tokens, cfg)[1]
-    np.testing.assert_array_equal(a, apply(params, tokens, cfg)[1])
-    b = apply(params, tokens, cfg, train=True, rngs={"dropout": jax.random.PRNGKey(1)})[1]
+    a = apply(params, tokens)[1]
+    np.testing.assert_array_equal(a, apply(params, tokens)[1])
+    b = apply(params, tokens, train=True, rngs={"dropout": jax.random.PRNGKey(1)})[1]
     assert not np.allclose(a, b)
