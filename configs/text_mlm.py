@@ -7,8 +7,11 @@ captions (none mention a held-out colour-class pair, see jaxgen.data.compose.HEL
 
 Variants (`--config=configs/text_mlm.py:VARIANT`):
   (none)  python train.py --config=configs/text_mlm.py --workdir=runs/text_mlm
-          3,000 steps of 64 captions
-  demo    600 steps, a smaller model; the slow test trains it (tests/families/test_text_mlm.py)
+          3,000 steps of 64 captions (not yet run; ~1.2 s/step on 2 shared CPU cores)
+  demo    600 steps, width 64, depth 2, lr 3e-3: 224 s on 2 shared CPU cores (0.35 s/step);
+          on 2,000 test-split captions MLM accuracy 0.762 (chance 1/256), loss 0.834 nats;
+          0.713 on the 239 captions naming a held-out colour-class pair, 0.768 on the rest.
+          The slow test trains it (tests/families/test_text_mlm.py).
   smoke   seconds; used by the tests
 
 The family makes no images: keep train.sample_every=0 and eval.every=0. Held-out accuracy:
