@@ -58,6 +58,7 @@ def batch_at(ds: Dataset, step: int, *, batch_size: int, seed: int,
     Returns:
       "image": float32 (b, H, W, C) in [-1, 1]; "label": int32 (b,) (zeros if unlabelled);
       "index": uint32 (b,), the global example position mod 2**32 (per-example RNG keys);
+      "tokens": int32 (b, L) caption tokens, only when the dataset has captions (ds.tokens);
       b = B / P.
     """
     _check_args(step, batch_size, seed, process_index, process_count)
@@ -66,9 +67,12 @@ def batch_at(ds: Dataset, step: int, *, batch_size: int, seed: int,
     positions = np.arange(start, start + b, dtype=np.int64)
     ids = example_ids(len(ds), positions, seed)
     labels = ds.labels[ids] if ds.labels is not None else np.zeros(b, np.int32)
-    return {"image": from_uint8(ds.images[ids]),
-            "label": labels.astype(np.int32, copy=False),
-            "index": (positions % 2**32).astype(np.uint32)}
+    batch = {"image": from_uint8(ds.images[ids]),
+             "label": labels.astype(np.int32, copy=False),
+             "index": (positions % 2**32).astype(np.uint32)}
+    if ds.tokens is not None:
+        batch["tokens"] = np.asarray(ds.tokens[ids], np.int32)
+    return batch
 
 
 def num_batches_per_epoch(ds: Dataset, batch_size: int) -> int:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxgen.data.compose import load_compose
 from jaxgen.data.dataset import Dataset, check_target, conform
 from jaxgen.data.fashion_mnist import FASHION_MNIST_CLASSES, find_folder, load_fashion_mnist
 from jaxgen.data.folder import folder_classes, load_folder
 from jaxgen.data.npz import load_npz, npz_num_classes
 from jaxgen.data.split import SPLITS, Part, check_fraction
 
-SOURCES = ("fashion_mnist", "folder", "npz", "synthetic")
+SOURCES = ("fashion_mnist", "folder", "npz", "synthetic", "fashion_compose")
 
 
 @functools.lru_cache(maxsize=8)
@@ -116,4 +117,7 @@ def load_dataset(cfg, split: str = "train") -> Dataset:
     if source == "synthetic":
         return make_synthetic(int(cfg.num_synthetic), int(cfg.num_classes), image_size=size,
                               channels=channels, seed=SPLITS.index(split))
+    if source == "fashion_compose":  # captioned canvases; data.compose_seed picks the draw
+        return load_compose(cfg.path, split, image_size=size, channels=channels,
+                            seed=int(cfg.get("compose_seed", 0)))
     raise ValueError(f"config.data.source={source!r} is not known; choose one of {list(SOURCES)}")

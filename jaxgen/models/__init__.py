@@ -13,3 +13,6 @@ from jaxgen.models.vae import VAE, VAEConfig  # noqa: E402
 
 __all__ += ["ConvTranspose", "DCGANConfig", "Discriminator", "Generator", "VAE", "VAEConfig",
             "conv_transpose"]
+from jaxgen.models.text import TextConfig, TextEncoder  # noqa: E402
+
+__all__ += ["TextConfig", "TextEncoder"]
