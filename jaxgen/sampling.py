@@ -72,6 +72,9 @@ def generate(family, state, *, mode: str, seed: int, num: int, dataset, options:
     """Runs `family.generate` (mode "generate") or one of `family.modes`."""
     rng = jax.random.PRNGKey(seed)
     if mode == "generate":
+        if family.generate is None:
+            raise ValueError("this workdir's family makes no images (e.g. a text_mlm encoder); "
+                             "sample from an image model's workdir")
         unknown = sorted(set(options) - set(family.sample_options))
         if unknown:
             raise ValueError(f"options {unknown} do not apply to this family; it takes "

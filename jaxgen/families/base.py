@@ -21,7 +21,8 @@ class Family:
                                              `axis_name` is set when the step runs per shard
                                              (shard_map / pmap): batch means go through
                                              `mean_over_batch` so gradients are global
-    generate(state, *, rng, num, **options) -> float32 (num, H, W, C) in [-1, 1]
+    generate(state, *, rng, num, **options) -> float32 (num, H, W, C) in [-1, 1]; None for a
+                                             family that makes no images (e.g. text_mlm)
     param_groups(state) -> {name: params}    printed with their sizes at start
     sample_options: the option names `generate` accepts (sample.py flags)
     modes: extra sample.py modes, {name: fn(state, *, rng, num, dataset) -> images}
@@ -31,7 +32,7 @@ class Family:
     """
     init: Callable[..., State]
     train_step: Callable[..., tuple[State, dict]]
-    generate: Callable[..., jax.Array]
+    generate: Callable[..., jax.Array] | None
     param_groups: Callable[[State], dict]
     sample_options: tuple[str, ...] = ()
     modes: dict[str, Callable[..., jax.Array]] = dataclasses.field(default_factory=dict)

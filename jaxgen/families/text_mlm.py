@@ -9,8 +9,8 @@ is the cross-entropy of the original byte at the selected positions, averaged pe
 (then over the batch). Masks come from per-example keys of the global example index, so
 they do not depend on how the batch is split across devices.
 
-The family makes no images: `generate` is an error, so train with train.sample_every=0 and
-eval.every=0, and measure it with `evaluate_captions` on the test split's captions.
+The family makes no images (`generate` is None: the loop draws no sample grid; keep
+eval.every=0) and is measured with `evaluate_captions` on the test split's captions.
 """
 from __future__ import annotations
 
@@ -22,13 +22,12 @@ import optax
 from jaxgen.data.tokens import MASK, NUM_BYTES
 from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.models.text import TextConfig, TextEncoder
-from jaxgen.train.optim import make_optimizer
+from jaxgen import config as config_lib
+from jaxgen.optim import apply_gradients, make_optimizer
 
 
 def model_config(config) -> TextConfig:
-    m = config.model
-    return TextConfig(width=m.width, depth=m.depth, heads=m.heads, mlp_ratio=m.mlp_ratio,
-                      max_len=m.max_len, dropout=m.dropout)
+    return config_lib.section(TextConfig, config.model, where="model")
 
 
 def mask_tokens(key, tokens, rate: float, p_mask: float, p_random: float):
@@ -70,12 +69,6 @@ def _check_dataset(dataset, cfg: TextConfig) -> int:
     return length
 
 
-def no_images(state, *, rng, num, **options):
-    raise ValueError("text_mlm has no images to generate; train it with train.sample_every=0 "
-                     "and eval.every=0, and evaluate it with "
-                     "jaxgen.families.text_mlm.evaluate_captions on the test split")
-
-
 def build(config, dataset) -> Family:
     cfg = model_config(config)
     model, length, mlm_cfg = TextEncoder(cfg), _check_dataset(dataset, cfg), config.mlm
@@ -95,8 +88,7 @@ def build(config, dataset) -> Family:
     def train_step(state, batch, *, rng, axis_name=None):
         (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state["params"], batch, rng, axis_name)
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        params = optax.apply_updates(state["params"], updates)
+        params, opt_state = apply_gradients(tx, grads, state["opt_state"], state["params"])
         metrics = dict(loss=terms["loss"], mlm_accuracy=terms["accuracy"],
                        grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
         return {**state, "params": params, "opt_state": opt_state}, metrics
@@ -108,7 +100,7 @@ def build(config, dataset) -> Family:
                           example_keys(rng, batch["index"]), mlm_cfg)
         return dict(mlm_loss=terms["loss"], mlm_accuracy=terms["accuracy"])
 
-    return Family(init=init, train_step=train_step, generate=no_images,
+    return Family(init=init, train_step=train_step, generate=None,
                   param_groups=lambda state: {"text": state["params"]}, evaluate=evaluate)
 
 

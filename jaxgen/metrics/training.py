@@ -68,6 +68,9 @@ def evaluate(family, state, config, *, step: int) -> dict[str, float]:
     images, plus the means of `family.evaluate` (e.g. bits_per_dim) on those test images.
     `step` only labels the call; the keys are fixed so evals are comparable over training."""
     del step
+    if family.generate is None:
+        raise ValueError("eval.every > 0 scores generated images, and this family makes none; "
+                         "set --config.eval.every=0")
     test = load_dataset(config.data, split="test")
     real, labels = subset(test, int(config.eval.num_samples))
     k_gen, k_eval = jax.random.split(eval_key(config.seed))

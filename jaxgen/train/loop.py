@@ -121,6 +121,8 @@ class Loop:
         self.console.print(log_lib.format_metrics(done, row))
 
     def sample_grid(self, done: int) -> None:
+        if self.family.generate is None:  # a family without images (text_mlm)
+            return
         rng = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), done)
         images = self.family.generate(self.state, rng=rng, num=self.config.train.num_samples)
         images = multihost.to_host(images)  # every process takes part; process 0 writes
