@@ -38,9 +38,10 @@ def init_x(ctx: Ctx, x_T: jax.Array) -> State:
 
 def ddim(ctx: Ctx, i: jax.Array, state: State) -> State:
     x0_hat, eps_hat = ctx.at(state["x"], i)
-    ab = ctx.grid.alpha_bar
-    return {"x": ddim_step(x0_hat, eps_hat, ab[i], ab[i + 1], eta=ctx.options["eta"],
-                           noise=ctx.draw(i))}
+    ab, eta = ctx.grid.alpha_bar, ctx.options["eta"]
+    deterministic = isinstance(eta, (int, float)) and eta == 0   # sigma z = 0: skip the draw
+    z = jnp.zeros((), jnp.float32) if deterministic else ctx.draw(i)
+    return {"x": ddim_step(x0_hat, eps_hat, ab[i], ab[i + 1], eta=eta, noise=z)}
 
 
 def ddpm(ctx: Ctx, i: jax.Array, state: State) -> State:
