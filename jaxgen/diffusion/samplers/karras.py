@@ -32,7 +32,9 @@ def churned(ctx: Ctx, i: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array,
     gamma = jnp.where((o["s_tmin"] <= sigma) & (sigma <= o["s_tmax"]),
                       jnp.minimum(o["s_churn"] / g.steps, math.sqrt(2.0) - 1.0), 0.0)
     sigma_hat = sigma * (1.0 + gamma)
-    x_hat = x + jnp.sqrt(sigma_hat**2 - sigma**2) * o["s_noise"] * ctx.draw(i)
+    # sqrt(sigma_hat^2 - sigma^2), written so that it is exactly 0 (never sqrt of a rounding
+    # error, which XLA's fused multiply-adds can make negative) when gamma = 0.
+    x_hat = x + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * o["s_noise"] * ctx.draw(i)
     churn = gamma > 0                                                  # else stay on the grid
     vp = at_sigma(sigma_hat)
     t_hat = jnp.where(churn, t_of_sigma(ctx.schedule, sigma_hat), g.t[i].astype(jnp.float32))
