@@ -8,7 +8,8 @@ tests/diffusion/test_sampler_fixtures.py. A development script: the tests never 
 Schedule: linear betas 1e-4..0.02, T = 1000, alpha_bar computed as jaxgen does (float64 cumprod,
 stored float32), written in float64 into each scheduler's `alphas_cumprod`: diffusers forms
 sigma = sqrt((1 - alpha_bar) / alpha_bar) from it, and in float32 1 - alpha_bar[0] = 1e-4 keeps
-only ~4 digits, where jaxgen's tables come from float64. Two eps-models, defined identically here (numpy) and in the test (jax):
+only ~4 digits, where jaxgen's tables come from float64. Two eps-models, defined identically
+here (numpy) and in the test (jax):
   gauss: the exact eps of per-pixel x0 ~ N(0.3, 0.5^2): sigma (x - alpha mu) / (alpha^2 s^2 +
          sigma^2), with sigma_vp(t) interpolated log-linearly between training steps;
   mlp:   a fixed 2-layer tanh MLP on the flattened 4x4 image and [t/T, cos, sin(pi t/T)],

@@ -97,7 +97,8 @@ def test_integer_spacings_are_diffusers(n):
     for spacing in ("linspace", "leading", "trailing"):
         np.testing.assert_array_equal(timesteps(T, n, spacing),
                                       FIXTURES[f"spacing/ddim/{spacing}/{n}"], err_msg=spacing)
-    np.testing.assert_array_equal(timesteps(T, n, "trailing"), FIXTURES[f"spacing/dpm/trailing/{n}"])
+    np.testing.assert_array_equal(timesteps(T, n, "trailing"),
+                                  FIXTURES[f"spacing/dpm/trailing/{n}"])
 
 
 @pytest.mark.parametrize("n", [8, 20])

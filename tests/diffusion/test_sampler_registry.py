@@ -70,9 +70,10 @@ def test_x_T_is_the_start():
 def test_continuous_schedule():
     t = jnp.array([0.0, 3.25, 499.5, 998.75, 999.0])
     np.testing.assert_allclose(t_of_sigma(SCHEDULE, sigma_at(SCHEDULE, t)), t, atol=2e-3)
-    vp = at_t(SCHEDULE, jnp.array([0, 500, 999]))
-    np.testing.assert_allclose(vp.alpha, SCHEDULE.sqrt_alpha_bar[jnp.array([0, 500, 999])], rtol=1e-5)
-    np.testing.assert_allclose(vp.sigma, SCHEDULE.sqrt_one_minus_alpha_bar[jnp.array([0, 500, 999])], rtol=1e-5)
+    ts = jnp.array([0, 500, 999])
+    vp = at_t(SCHEDULE, ts)
+    np.testing.assert_allclose(vp.alpha, SCHEDULE.sqrt_alpha_bar[ts], rtol=1e-5)
+    np.testing.assert_allclose(vp.sigma, SCHEDULE.sqrt_one_minus_alpha_bar[ts], rtol=1e-5)
     np.testing.assert_allclose(vp.lam, -jnp.log(vp.sigma_vp), rtol=1e-5)
     grid = make_grid(SCHEDULE, 10, "karras")
     assert grid.t.dtype == jnp.float32 and grid.sigma_vp[-1] == 0 and grid.alpha[-1] == 1

@@ -23,8 +23,6 @@ def get(sampler: str) -> Sampler:
     return REGISTRY[sampler]
 
 
-check_sampler = get
-
 
 def options(sampler: str) -> dict[str, Any]:
     """The option names `sampler` takes, with their defaults, e.g. {"eta": 0.0} for "ddim"."""
