@@ -46,8 +46,8 @@ def test_bad_steps_raise(steps):
 
 
 def test_bad_sampler_lists_choices():
-    with pytest.raises(ValueError, match=r"'euler'.*ddpm.*ddim"):
-        sample(toy_eps, make_schedule("linear", 100), SHAPE, rng=jax.random.key(0), sampler="euler")
+    with pytest.raises(ValueError, match=r"'plms'.*ddpm.*ddim"):
+        sample(toy_eps, make_schedule("linear", 100), SHAPE, rng=jax.random.key(0), sampler="plms")
 
 
 def test_ddim_eta0_is_deterministic_given_x_T():
