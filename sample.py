@@ -12,12 +12,33 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgen import sampling
+from jaxgen import api
 from jaxgen.checkpoint import CheckpointError
 from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.utils.images import save_each, save_grid
 
-OPTIONS = ("sampler", "steps", "eta", "guidance")
+from jaxgen.diffusion import SAMPLERS, SPACINGS, sampler_options
+
+# every option some sampler of the registry takes, with its default there (a flag each)
+SAMPLER_FLAGS = {k: v for s in SAMPLERS for k, v in sampler_options(s).items()}
+OPTIONS = ("sampler", "steps", "spacing", "guidance", "guidance_interval", "labels",
+           *sorted(SAMPLER_FLAGS))
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class ids, e.g. 0,3,7; "
+                                         f"got {text!r}") from None
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (noise levels sigma), got {text!r}") from None
+    return lo, hi
 
 
 def parse(argv):
@@ -28,10 +49,18 @@ def parse(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", default="generate", help="generate, or a family's extra mode "
                    "(VAE: reconstruct, interpolate)")
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
+    p.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler (default: the config's)")
     p.add_argument("--steps", type=int, help="diffusion sampling steps")
-    p.add_argument("--eta", type=float, help="DDIM eta (0 = deterministic)")
-    p.add_argument("--guidance", type=float, help="classifier-free guidance weight")
+    p.add_argument("--spacing", choices=SPACINGS, help="timestep spacing (default: the config's)")
+    for name, default in sorted(SAMPLER_FLAGS.items()):
+        takers = [s for s in SAMPLERS if name in sampler_options(s)]
+        p.add_argument(f"--{name}", type=float, help=f"{'/'.join(takers)} option (default {default})")
+    p.add_argument("--labels", type=_ints, help="class ids for a class-conditional model, e.g. "
+                   "0,3,7 (repeated to --num)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance weight w: "
+                   "eps_c + w (eps_c - eps_uncond); 0 = plain conditional")
+    p.add_argument("--guidance_interval", type=_pair, help="LO,HI: guide only at noise levels "
+                   "sigma in [LO, HI]")
     p.add_argument("--raw", action="store_true", help="use the raw parameters instead of the EMA")
     p.add_argument("--out", help="write a tiled grid PNG here")
     p.add_argument("--out_dir", help="write one PNG per image into this folder")
@@ -47,14 +76,14 @@ def parse(argv):
     return args
 
 
-def evaluate(args, config, family, state, step, dataset, options) -> dict:
+def evaluate(args, g, options) -> dict:
     """--eval: the metrics as one JSON object, written to --eval_out and printed last."""
     from jaxgen.metrics import sample_eval
-    result = sample_eval.run(config, family, state, test=dataset, step=step, num=args.eval_num,
-                             seed=args.seed, options=options, batch_size=args.eval_batch)
-    workdir = sampling.resolve(args.workdir, args.checkpoint)[0]
-    result["workdir"] = str(workdir)
-    out = Path(args.eval_out or workdir / "eval.json")
+    result = sample_eval.run(g.config, g.family, g.state, test=g.dataset, step=g.step,
+                             num=args.eval_num, seed=args.seed, options=options,
+                             batch_size=args.eval_batch)
+    result["workdir"] = str(g.workdir)
+    out = Path(args.eval_out or g.workdir / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
@@ -67,21 +96,25 @@ def main(argv):
     compile_cache.enable()
     args = parse(argv)
     try:
-        config, family, state, step, dataset = sampling.load(args.workdir, args.checkpoint)
+        g = api.load(args.workdir, checkpoint=args.checkpoint)
     except (ValueError, FileNotFoundError, CheckpointError) as e:  # message, no traceback
         sys.exit(f"sample.py: error: {e}")
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     if args.raw:
         options["use_ema"] = False
-    if args.eval:
-        evaluate(args, config, family, state, step, dataset, options)
-    if not (args.out or args.out_dir):
-        return
-    images = sampling.generate(family, state, mode=args.mode, seed=args.seed, num=args.num,
-                               dataset=dataset, options=options)
+    try:
+        if args.mode == "generate" and g.info(**options):
+            print("sampling: " + ", ".join(f"{k}={v}" for k, v in g.info(**options).items()))
+        if args.eval:
+            evaluate(args, g, options)
+        if not (args.out or args.out_dir):
+            return
+        images = g.sample(args.num, seed=args.seed, mode=args.mode, **options)
+    except ValueError as e:  # a bad option for this model: message, no traceback
+        sys.exit(f"sample.py: error: {e}")
     if args.out:
         print(f"wrote {save_grid(args.out, images, scale=args.scale)} "
-              f"({args.num} images, {config.family}, step {step:,})")
+              f"({args.num} images, {g.config.family}, step {g.step:,})")
     if args.out_dir:
         print(f"wrote {len(save_each(args.out_dir, images))} PNGs to {args.out_dir}")
 

@@ -102,28 +102,39 @@ class Checkpointer:
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=quarantine),
-            item_handlers=dict(state=ocp.StandardCheckpointHandler(),
+            item_handlers=dict(state=ocp.PyTreeCheckpointHandler(),
                                meta=ocp.JsonCheckpointHandler()))
 
     def save(self, step: int, state, meta: dict) -> None:
         """Starts an async save of `state` at `step` (returns before the write ends)."""
         self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+            state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(meta)), force=True)
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
 
-    def restore(self, step: int, abstract_state):
+    def restore(self, step: int, abstract_state, *, only=None):
         """Restores `step` into the structure, dtypes and shardings of `abstract_state`, whatever
         mesh wrote it; leaves without a sharding (plain `jax.eval_shape`) land on one device.
-        A stored structure that differs from `abstract_state` is a ValueError naming both."""
-        self._check_fits(step, self.manager.item_metadata(step)["state"], abstract_state)
+        A stored structure that differs from `abstract_state` is a StateMismatchError.
+        only: top-level state keys to read (e.g. the parameters for sampling); the rest, such
+        as optimiser moments, is not read at all."""
+        if only is not None:
+            abstract_state = {k: v for k, v in abstract_state.items() if k in only}
+        stored = self.manager.item_metadata(step)["state"]
+        stored = getattr(stored, "tree", stored)
+        if only is not None:
+            stored = {k: v for k, v in stored.items() if k in only}
+        self._check_fits(step, stored, abstract_state)
+        target = _with_shardings(abstract_state)
         out = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_with_shardings(abstract_state)),
+            state=ocp.args.PyTreeRestore(
+                item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+                partial_restore=only is not None),
             meta=ocp.args.JsonRestore()))
         return out["state"], out["meta"]
 
-    def restore_latest(self, abstract_state):
+    def restore_latest(self, abstract_state, *, only=None):
         """Returns (state, meta) of the newest checkpoint that reads back; None when there are
         no checkpoints at all.
 
@@ -136,7 +147,7 @@ class Checkpointer:
         unreadable = []
         for step in reversed(self.steps()):
             try:
-                restored = self.restore(step, abstract_state)
+                restored = self.restore(step, abstract_state, only=only)
             except Exception as e:  # noqa: BLE001 - classified just below
                 if not is_unreadable(e):
                     e.add_note(f"while reading checkpoint {self.directory / str(step)} "
@@ -157,7 +168,7 @@ class Checkpointer:
         return None
 
     def _check_fits(self, step: int, stored, abstract_state) -> None:
-        want, have = _shapes(abstract_state), _shapes(getattr(stored, "tree", stored))
+        want, have = _shapes(abstract_state), _shapes(stored)
         if want == have:
             return
         diff = sorted(set(want.items()) ^ set(have.items()))[:4]

@@ -25,8 +25,10 @@ def resolve(workdir=None, checkpoint=None) -> tuple[Path, int | None]:
     return Path(workdir), None
 
 
-def load(workdir=None, checkpoint=None):
-    """Returns (config, family, state, step, dataset) for the requested checkpoint."""
+def load(workdir=None, checkpoint=None, *, inference: bool = False):
+    """Returns (config, family, state, step, dataset) for the requested checkpoint; with
+    `inference`, the state holds only what sampling reads (`family.inference_keys`: no
+    optimiser moments)."""
     workdir, step = resolve(workdir, checkpoint)
     config = config_lib.load_workdir_config(workdir)
     dataset = data_lib.load_dataset(config.data, split="test")
@@ -39,16 +41,17 @@ def load(workdir=None, checkpoint=None):
                         quarantine=False)
     abstract = jax.eval_shape(init_fn(family, config.seed))
     try:
-        state, meta = _restore(ckpt, step, abstract)
+        only = family.inference_keys if inference else None
+        state, meta = _restore(ckpt, step, abstract, only)
     finally:
         ckpt.close()
     return config, family, state, meta["step"], dataset
 
 
-def _restore(ckpt: Checkpointer, step: int | None, abstract):
+def _restore(ckpt: Checkpointer, step: int | None, abstract, only=None):
     """(state, meta) of `step`, or of the newest readable checkpoint when `step` is None."""
     if step is None:
-        restored = ckpt.restore_latest(abstract)
+        restored = ckpt.restore_latest(abstract, only=only)
         if restored is None:
             raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first: "
                                     f"python train.py --workdir={ckpt.directory.parent} ...")
@@ -58,7 +61,7 @@ def _restore(ckpt: Checkpointer, step: int | None, abstract):
                                 f"(a half-written one is not listed); available steps: "
                                 f"{ckpt.steps()}")
     try:
-        return ckpt.restore(step, abstract)
+        return ckpt.restore(step, abstract, only=only)
     except Exception as e:  # noqa: BLE001 - only unreadable files become a one-line error
         if not is_unreadable(e):
             raise

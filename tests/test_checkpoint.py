@@ -106,7 +106,7 @@ def test_other_errors_are_not_corruption(error):
 
 def test_a_non_corruption_error_moves_nothing(saved, tmp_path, monkeypatch):
     directory = copy(saved, tmp_path)
-    def fail(self, step, abstract):
+    def fail(self, step, abstract, only=None):
         raise RuntimeError("RESOURCE_EXHAUSTED-free device error")
     monkeypatch.setattr(Checkpointer, "restore", fail)
     with pytest.raises(RuntimeError, match="device error") as info:

@@ -29,6 +29,10 @@ class Family:
            (e.g. the VAE's "reconstruct" and "interpolate"); "generate" is always there
     evaluate: optional held-out metrics, fn(state, batch, *, rng) -> {name: per-example (B,)},
               e.g. {"bits_per_dim": ...}; the loop and sample.py --eval average them
+    sample_info: optional fn(**options) -> dict describing what `generate(**options)` runs,
+                 e.g. {"sampler": "heun", "steps": 10, "nfe": 19}; sample.py prints it
+    inference_keys: the top-level state entries generate / modes / evaluate read; a
+                    sampling-only load (`jaxgen.load`) restores just these (None: all)
     """
     init: Callable[..., State]
     train_step: Callable[..., tuple[State, dict]]
@@ -37,6 +41,8 @@ class Family:
     sample_options: tuple[str, ...] = ()
     modes: dict[str, Callable[..., jax.Array]] = dataclasses.field(default_factory=dict)
     evaluate: Callable[..., dict] | None = None
+    sample_info: Callable[..., dict] | None = None
+    inference_keys: tuple[str, ...] | None = None
 
 
 def root_keys(seed: int):

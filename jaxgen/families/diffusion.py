@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen import config as config_lib
-from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedule, sample
+from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedule
 from jaxgen.diffusion.likelihood import nll_bound
+from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models import UNet, UNetConfig
 from jaxgen.optim import apply_gradients, ema_update, make_optimizer
@@ -107,27 +108,12 @@ def build(config, dataset) -> Family:
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
         return new, metrics
 
-    @functools.partial(jax.jit, static_argnames=("num", "sampler", "steps", "eta"))
-    def _generate(params, rng, labels, guidance, *, num, sampler, steps, eta):
-        def denoise(x_t, t):
-            if not num_classes:
-                return model.apply({"params": params}, x_t, t)
-            cond = model.apply({"params": params}, x_t, t, labels)
-            uncond = model.apply({"params": params}, x_t, t, jnp.full_like(labels, num_classes))
-            return cond + guidance * (cond - uncond)  # eps~ = (1+w) eps_c - w eps_null
-        return sample(denoise, schedule, (num, *shape), rng=rng, sampler=sampler, steps=steps,
-                      eta=eta, prediction=prediction)
+    _generate, info = make_generate(model, schedule, shape, num_classes=num_classes,
+                                    prediction=prediction, defaults=config.sample)
 
-    def generate(state, *, rng, num, sampler=None, steps=None, eta=None, guidance=1.0,
-                 labels=None, use_ema=True):
-        """Samples `num` images; class-conditional models cycle through the classes
-        (or take `labels`, int (num,)) with guidance weight `guidance`."""
-        s = config.sample
-        labels = jnp.arange(num) % max(num_classes, 1) if labels is None else jnp.asarray(labels)
-        params = sampling_params(state, use_ema)
-        return _generate(params, rng, labels.astype(jnp.int32), jnp.float32(guidance), num=num,
-                         sampler=sampler or s.sampler, steps=int(steps or s.steps),
-                         eta=float(s.eta if eta is None else eta))
+    def generate(state, *, rng, num, use_ema=True, **options):
+        """Samples `num` images (see `diffusion_sampling.make_generate` for the options)."""
+        return _generate(sampling_params(state, use_ema), rng=rng, num=num, **options)
 
     @functools.partial(jax.jit, static_argnames=("num_timesteps",))
     def _evaluate(params, images, rng, *, num_timesteps):
@@ -148,5 +134,5 @@ def build(config, dataset) -> Family:
 
     return Family(init=init, train_step=train_step, generate=generate,
                   param_groups=lambda state: {"unet": state["params"]},
-                  sample_options=("sampler", "steps", "eta", "guidance", "labels", "use_ema"),
-                  evaluate=evaluate)
+                  sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
+                  inference_keys=("params", "ema_params"))

@@ -164,7 +164,8 @@ def build(config, dataset) -> Family:
                   generate=generate,
                   param_groups=lambda state: {"generator": state["g_params"],
                                               "discriminator": state["d_params"]},
-                  sample_options=("use_ema",))
+                  sample_options=("use_ema",),
+                  inference_keys=("g_params", "g_ema_params", "g_stats"))
 
 
 def standing_stats(gen: Generator, params, stats, z_dim: int):

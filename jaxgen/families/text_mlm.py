@@ -101,7 +101,8 @@ def build(config, dataset) -> Family:
         return dict(mlm_loss=terms["loss"], mlm_accuracy=terms["accuracy"])
 
     return Family(init=init, train_step=train_step, generate=None,
-                  param_groups=lambda state: {"text": state["params"]}, evaluate=evaluate)
+                  param_groups=lambda state: {"text": state["params"]}, evaluate=evaluate,
+                  inference_keys=("params",))
 
 
 def evaluate_captions(family: Family, state, dataset, *, num: int = 2000, batch_size: int = 500,

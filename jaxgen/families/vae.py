@@ -124,7 +124,7 @@ def build(config, dataset) -> Family:
     return Family(init=init, train_step=train_step, generate=gen["generate"],
                   param_groups=lambda state: {"vae": state["params"]},
                   modes={"reconstruct": gen["reconstruct"], "interpolate": gen["interpolate"]},
-                  sample_options=("use_ema",),
+                  sample_options=("use_ema",), inference_keys=("params", "ema_params"),
                   evaluate=evaluate)
 
 

@@ -16,6 +16,12 @@ def to_uint8(images) -> np.ndarray:
     return np.rint((x + 1.0) * 127.5).astype(np.uint8)
 
 
+def as_uint8(images) -> np.ndarray:
+    """uint8 images unchanged; float [-1, 1] ones through `to_uint8`."""
+    images = np.asarray(images)
+    return images if images.dtype == np.uint8 else to_uint8(images)
+
+
 def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tiles uint8 (N, H, W, C) into one (rows*(H+pad)+pad, cols*(W+pad)+pad, C) image."""
     n, h, w, c = images.shape
@@ -38,8 +44,8 @@ def save_png(path, image: np.ndarray) -> Path:
 
 
 def save_grid(path, images, ncols: int | None = None, scale: int = 1) -> Path:
-    """float [-1, 1] (N, H, W, C) -> a tiled PNG, upscaled `scale`x (nearest) for viewing."""
-    grid = make_grid(to_uint8(images), ncols)
+    """float [-1, 1] or uint8 (N, H, W, C) -> a tiled PNG, upscaled `scale`x (nearest)."""
+    grid = make_grid(as_uint8(images), ncols)
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     return save_png(path, grid)
@@ -48,4 +54,4 @@ def save_grid(path, images, ncols: int | None = None, scale: int = 1) -> Path:
 def save_each(out_dir, images, prefix: str = "sample") -> list[Path]:
     """One PNG per image: out_dir/sample_00000.png, ..."""
     return [save_png(Path(out_dir) / f"{prefix}_{i:05d}.png", img)
-            for i, img in enumerate(to_uint8(images))]
+            for i, img in enumerate(as_uint8(images))]

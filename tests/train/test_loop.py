@@ -109,7 +109,7 @@ def test_failed_restore_never_restarts_the_run(reference, tmp_path, monkeypatch)
     import shutil
     shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
     before = {p: p.read_bytes() for p in (tmp_path / "metrics.jsonl", tmp_path / "config.json")}
-    def fail(self, step, abstract):
+    def fail(self, step, abstract, only=None):
         raise RuntimeError("injected device error")
     monkeypatch.setattr(Checkpointer, "restore", fail)
     with pytest.raises(RuntimeError, match="injected device error"):

@@ -1,0 +1,57 @@
+"""The Python API for scripted sampling:
+
+    import jaxgen
+    g = jaxgen.load("runs/demo")                       # or "runs/demo/checkpoints/1500"
+    images = g.sample(16, sampler="dpmpp_2m", steps=10, seed=0)   # uint8 (16, 28, 28, 1)
+    g.config.model.ch, g.step, g.info(sampler="heun", steps=10)  # {"nfe": 19, ...}
+
+Only what sampling reads is restored (parameters / EMA, not the optimiser moments).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxgen import sampling
+from jaxgen.utils.images import to_uint8
+
+
+class Generator:
+    """A trained model ready to sample: `config`, `family`, `step`, the test split `dataset`."""
+
+    def __init__(self, config, family, state, step: int, dataset, workdir: Path):
+        self.config, self.family, self.state = config, family, state
+        self.step, self.dataset, self.workdir = int(step), dataset, workdir
+
+    def sample(self, num: int = 16, *, seed: int = 0, mode: str = "generate",
+               **options) -> np.ndarray:
+        """uint8 (num, H, W, C) images; same seed and options, same images. `options` are the
+        family's (`family.sample_options`: sampler, steps, spacing, guidance, labels, eta, ...);
+        `mode` a family's extra mode (VAE: "reconstruct", "interpolate")."""
+        if num < 1:
+            raise ValueError(f"num={num} must be >= 1")
+        images = sampling.generate(self.family, self.state, mode=mode, seed=seed, num=num,
+                                   dataset=self.dataset, options=options)
+        return to_uint8(jax.device_get(images))
+
+    def info(self, **options) -> dict:
+        """What `sample(**options)` would run, e.g. {"sampler", "steps", "spacing", "nfe"}."""
+        return self.family.sample_info(**options) if self.family.sample_info else {}
+
+    def __repr__(self) -> str:
+        return (f"Generator({self.config.family}, step {self.step:,}, "
+                f"workdir {str(self.workdir)!r})")
+
+
+def load(path=None, *, checkpoint=None) -> Generator:
+    """A workdir (its newest readable checkpoint) or a WORKDIR/checkpoints/STEP folder, given
+    as `path` or as `checkpoint=`."""
+    if path is not None and checkpoint is None:
+        path = Path(path)
+        if path.name.isdigit() and path.parent.name == "checkpoints":
+            path, checkpoint = None, path
+    config, family, state, step, dataset = sampling.load(path, checkpoint, inference=True)
+    workdir = sampling.resolve(path, checkpoint)[0]
+    return Generator(config, family, state, step, dataset, workdir)
