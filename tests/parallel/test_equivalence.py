@@ -89,6 +89,30 @@ def npz(path) -> dict:
         return {k: f[k] for k in f.files}
 
 
+QUICK = "ddpm_dropout"                       # `make test`: the full matrix is marked slow
+QUICK_MODES = ("jit_fsdp", "shard_map", "pmap")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One family (the U-Net with dropout 0.1) in the three step kinds, on 8 devices."""
+    tmp = tmp_path_factory.mktemp("quick")
+    ref = tmp / "ref"
+    drive(tmp / "ref.json", [(ref, *FAMILIES[QUICK])], devices=1)
+    modes = {m: tmp / m for m in QUICK_MODES}
+    drive(tmp / "eight.json", [(modes[m], *FAMILIES[QUICK], *MODES[m]) for m in QUICK_MODES],
+          devices=8)
+    return ref, modes
+
+
+@pytest.mark.parametrize("mode", QUICK_MODES)
+def test_dropout_run_matches_one_device(quick, mode):
+    ref, modes = quick
+    assert_same_metrics(modes[mode], ref)
+    assert_same_state(npz(modes[mode] / "state.npz"), npz(ref / "state.npz"))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_mode_matches_one_device(runs, family, mode):
@@ -97,6 +121,7 @@ def test_mode_matches_one_device(runs, family, mode):
     assert_same_state(npz(workdir / "state.npz"), npz(ref / "state.npz"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES)[:3])
 def test_fsdp_really_shards_the_state(runs, family):
     fsdp, dp = (runs["summary"][str(runs["modes"][m][family])] for m in ("jit_fsdp", "jit"))
@@ -107,6 +132,7 @@ def test_fsdp_really_shards_the_state(runs, family):
     assert dp["bytes_per_device"] == [dp["total_bytes"]] * 8
 
 
+@pytest.mark.slow
 def test_checkpoint_moves_between_meshes_exactly(runs):
     """Saved at step 4 on 8 devices (FSDP 2x4): read back on 2 devices (data parallel) and on 1
     (sample.py's path) bit for bit, then training on 2 devices goes on as one device would."""
@@ -123,6 +149,7 @@ def flat(state) -> dict:
     return {path_name(p): np.asarray(x) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]}
 
 
+@pytest.mark.slow
 def test_two_processes_through_the_launcher_match_one(runs, tmp_path):
     workdir = tmp_path / "two_processes"
     proc = run_script("-m", "jaxgen.launch", "--num_processes=2", "--devices_per_process=2",

@@ -52,6 +52,7 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     _assert_same(tmp_path, reference)
 
 
+@pytest.mark.slow  # the SIGTERM path is also the 2-process test's; SIGKILL stays in make test
 def test_sigterm_saves_then_resume_is_bit_identical(reference, tmp_path):
     proc = _start(tmp_path)
     wait_for_checkpoint(tmp_path, 8, proc)
@@ -66,6 +67,7 @@ def test_sigterm_saves_then_resume_is_bit_identical(reference, tmp_path):
     _assert_same(tmp_path, reference)
 
 
+@pytest.mark.slow  # each corruption kind is tested directly in tests/test_checkpoint.py
 def test_corrupt_latest_checkpoint_falls_back(reference, tmp_path):
     _train(tmp_path, "--stop_after=12")
     for f in (tmp_path / "checkpoints" / "12" / "state").rglob("*"):
