@@ -67,3 +67,20 @@ def test_sample_script_over_the_registry(workdir, tmp_path):
     bad = run_script("sample.py", f"--workdir={workdir}", "--labels=0,3", "--num=2",
                      f"--out={out}", check=False)
     assert bad.returncode != 0 and "unconditional" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_half_written_checkpoint_is_a_one_line_error(workdir, tmp_path):
+    import shutil
+    copy = tmp_path / "w"
+    shutil.copytree(workdir, copy)
+    for f in (copy / "checkpoints" / "4" / "state").rglob("*"):
+        if f.is_file() and f.parent.name == "d":
+            f.write_bytes(f.read_bytes()[:5])
+    proc = run_script("sample.py", f"--checkpoint={copy / 'checkpoints' / '4'}",
+                      f"--out={tmp_path / 'x.png'}", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "cannot be read" in proc.stderr and "pick another of [4]" in proc.stderr
+    tmp_dir = copy / "checkpoints" / "8.orbax-checkpoint-tmp-123"
+    proc = run_script("sample.py", f"--checkpoint={tmp_dir}", "--out=x.png", check=False)
+    assert proc.returncode != 0 and "expected WORKDIR/checkpoints/STEP" in proc.stderr
+    assert (copy / "checkpoints" / "4").is_dir()  # a reader never moves files

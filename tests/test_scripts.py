@@ -22,3 +22,11 @@ def test_sample_on_missing_workdir(tmp_path):
 def test_sample_needs_an_output(tmp_path):
     proc = run_script("sample.py", f"--workdir={tmp_path}", check=False)
     assert proc.returncode == 2 and "--out" in proc.stderr
+
+
+def test_train_zero_batch_size_is_a_clear_error(tmp_path):
+    proc = run_script("train.py", f"--workdir={tmp_path}", "--config=configs/ddpm_fmnist.py:smoke",
+                      "--config.train.batch_size=0", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "config.train.batch_size=0 must be >= 1" in proc.stderr
+    assert not (tmp_path / "config.json").exists()
