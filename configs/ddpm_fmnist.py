@@ -3,6 +3,7 @@
 Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   (none)  the real run:  python train.py --config=configs/ddpm_fmnist.py --workdir=runs/ddpm
   demo    `make demo`: train + sample in under 10 minutes on 2 CPU cores
+  demo_v  the demo with v-prediction: the teacher of configs/distill_fmnist.py
   smoke   seconds; used by the tests
 """
 from jaxgen.config import base_config
@@ -21,13 +22,15 @@ def get_config(arg=None):
     c.optim.ema_decay = 0.9995
     c.train.update(steps=40_000, batch_size=128, log_every=100, checkpoint_every=2000,
                    sample_every=5000)
-    if arg == "demo":
+    if arg in ("demo", "demo_v"):
         c.model.update(ch=16, ch_mult=(1, 2, 4), num_res_blocks=1)
         c.optim.update(lr=1e-3, warmup_steps=100)
         c.optim.ema_decay = 0.995
         c.sample.update(sampler="ddpm", steps=100)  # ancestral sampling forgives a young model
         c.train.update(steps=1500, batch_size=64, log_every=100, checkpoint_every=500,
                        sample_every=0)
+        if arg == "demo_v":
+            c.diffusion.prediction = "v"
     elif arg == "smoke":
         c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
                        num_groups=4)
@@ -38,5 +41,6 @@ def get_config(arg=None):
         c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4,
                        sample_every=0, num_samples=4)
     elif arg is not None:
-        raise ValueError(f"unknown variant {arg!r} of ddpm_fmnist; choose demo, smoke or none")
+        raise ValueError(f"unknown variant {arg!r} of ddpm_fmnist; choose demo, demo_v, smoke "
+                         f"or none")
     return c
