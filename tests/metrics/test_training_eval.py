@@ -15,11 +15,14 @@ EVAL_KEYS = {"fd", "kid", "kid_std", "precision", "recall", "classifier_score", 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("evalrun")
-    run(smoke_config(**{"eval.every": 8, "eval.num_samples": 20}), d)
+    run(smoke_config(**{"train.steps": 4}), d)
     return d
 
 
-def test_training_logs_eval_rows(workdir):
+@pytest.mark.slow  # compiles the whole evaluation inside a training run
+def test_training_logs_eval_rows(tmp_path):
+    workdir = tmp_path
+    run(smoke_config(**{"eval.every": 8, "eval.num_samples": 20}), workdir)
     rows = read_metrics(workdir / "metrics.jsonl")
     evals = [r for r in rows if "eval/fd" in r]
     assert [r["step"] for r in evals] == [8]
@@ -41,5 +44,5 @@ def test_sample_py_eval_writes_json(workdir, capsys):
     assert result["test_images"].startswith("fashion_mnist:test") and result["n_test_images"] > 0
     assert result["baseline"]["train_images"].startswith("fashion_mnist:train")
     assert result["baseline"]["n_train_images"] > 0
-    assert result["sample_options"]["steps"] == 3 and result["step"] == 8
+    assert result["sample_options"]["steps"] == 3 and result["step"] == 4
     assert result["bits_per_dim"] > 0 and result["n_likelihood"] == 20

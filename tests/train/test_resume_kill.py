@@ -5,6 +5,11 @@ import jax
 import numpy as np
 import pytest
 
+# Subprocess runs of 120 steps each (minutes on 2 cores); `make test` keeps SIGKILL resume for
+# the GAN and VAE (tests/train/test_resume_families.py) and every corruption kind
+# (tests/test_checkpoint.py).
+pytestmark = pytest.mark.slow
+
 from jaxgen import sampling
 from jaxgen.train.logging import read_metrics
 from conftest import kill_after_checkpoint, run_script, start_script, wait_for_checkpoint
@@ -52,7 +57,6 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     _assert_same(tmp_path, reference)
 
 
-@pytest.mark.slow  # the SIGTERM path is also the 2-process test's; SIGKILL stays in make test
 def test_sigterm_saves_then_resume_is_bit_identical(reference, tmp_path):
     proc = _start(tmp_path)
     wait_for_checkpoint(tmp_path, 8, proc)
@@ -67,7 +71,6 @@ def test_sigterm_saves_then_resume_is_bit_identical(reference, tmp_path):
     _assert_same(tmp_path, reference)
 
 
-@pytest.mark.slow  # each corruption kind is tested directly in tests/test_checkpoint.py
 def test_corrupt_latest_checkpoint_falls_back(reference, tmp_path):
     _train(tmp_path, "--stop_after=12")
     for f in (tmp_path / "checkpoints" / "12" / "state").rglob("*"):
