@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from jaxgen import api
-from jaxgen.checkpoint import CheckpointError
+from jaxgen.checkpoint import CheckpointError, quiet_abandoned_reads
 from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.utils.images import save_each, save_grid
 
@@ -93,6 +93,7 @@ def evaluate(args, g, options) -> dict:
 
 def main(argv):
     xla_flags.configure()
+    quiet_abandoned_reads()
     compile_cache.enable()
     args = parse(argv)
     try:

@@ -14,8 +14,8 @@ from jaxgen import config as config_lib
 from jaxgen import parallel
 from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.train import run
-from jaxgen.checkpoint import CheckpointError, StateMismatchError
-from jaxgen.train.loop import WorkdirError
+from jaxgen.checkpoint import CheckpointError, StateMismatchError, quiet_abandoned_reads
+from jaxgen.train.loop import SetupError, WorkdirError
 
 
 def parse(argv):
@@ -34,6 +34,7 @@ def parse(argv):
 
 def main(argv):
     xla_flags.configure()
+    quiet_abandoned_reads()
     compile_cache.enable()
     args, overrides = parse(argv)
     parallel.initialize(args.coordinator, args.num_processes, args.process_id)
@@ -45,7 +46,7 @@ def main(argv):
         sys.exit(f"train.py: error: {e.args[0] if e.args else e}")
     try:
         run(config, args.workdir, stop_after=args.stop_after)
-    except (CheckpointError, StateMismatchError, WorkdirError) as e:  # nothing was lost
+    except (CheckpointError, StateMismatchError, WorkdirError, SetupError) as e:  # nothing lost
         sys.exit(f"train.py: error: {e}")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -86,6 +87,19 @@ def write_small_arrays_whole(min_slice_bytes: int = 2**20) -> None:
             min_slice_bytes_for_replica_parallel=min_slice_bytes), override=True)
     finally:
         absl_logger.setLevel(level)
+
+
+def quiet_abandoned_reads() -> None:
+    """When one array of a checkpoint fails to read, orbax abandons the other reads, and Python
+    later prints each abandoned coroutine's error with a traceback ("Exception ignored in ...
+    _read_array_index_and_device_put"), pages that bury the one-line error the user needs.
+    The entry scripts drop those (the failure itself is raised and reported)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if "_read_array_index_and_device_put" not in repr(unraisable.object):
+            previous(unraisable)
+    sys.unraisablehook = hook
 
 
 class Checkpointer:

@@ -14,7 +14,7 @@ from jaxgen import families
 from jaxgen.families.base import count_params, init_fn, step_fn
 from jaxgen.parallel import Layout, multihost
 from jaxgen.train import logging as log_lib
-from jaxgen.checkpoint import Checkpointer
+from jaxgen.checkpoint import Checkpointer, StateMismatchError
 from jaxgen.utils.images import save_grid
 
 
@@ -31,6 +31,11 @@ def init_or_restore(layout: Layout, checkpointer: Checkpointer, console):
 
 class WorkdirError(OSError):
     """The workdir cannot be created or written."""
+
+
+class SetupError(ValueError):
+    """The config cannot build a run (a bad value, a teacher that is no diffusion workdir, a
+    dataset that does not fit the model); raised before any step, nothing written."""
 
 
 @contextlib.contextmanager
@@ -193,7 +198,12 @@ def run(config, workdir, *, stop_after: int | None = None, console=None) -> Loop
     """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the Loop."""
     console = multihost.main_console(console or log_lib.default_console())
     workdir = prepare_workdir(workdir)
-    loop = Loop(config, workdir, console)
+    try:
+        loop = Loop(config, workdir, console)
+    except StateMismatchError:
+        raise
+    except ValueError as e:  # the config's values: one line for train.py, nothing written
+        raise SetupError(str(e)) from e
     save_config(config, workdir)
     log_lib.print_param_counts(console, {name: count_params(p) for name, p
                                          in loop.family.param_groups(loop.state).items()})
