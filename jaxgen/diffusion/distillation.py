@@ -15,7 +15,7 @@ import numpy as np
 
 from jaxgen.diffusion.losses import DenoiseFn
 from jaxgen.diffusion.samplers.base import denoise_at
-from jaxgen.diffusion.samplers.grid import make_grid
+from jaxgen.diffusion.samplers.grid import at_t, exact_timesteps
 from jaxgen.diffusion.schedules import Schedule
 
 
@@ -75,21 +75,18 @@ def round_steps(start_steps: int, final_steps: int) -> list[int]:
     return steps
 
 
-def _pad(x: jax.Array, size: int) -> np.ndarray:
-    x = np.asarray(x)
-    return np.pad(x, (0, size - x.shape[0]), mode="edge")
-
-
 def round_grids(schedule: Schedule, start_steps: int, final_steps: int) -> RoundGrids:
-    """RoundGrids from `make_grid(schedule, 2 N_r, "trailing_exact")`, the grid `sample.py`
-    uses: the student's N_r points are its even entries, bit for bit (`exact_timesteps`)."""
-    steps = round_steps(start_steps, final_steps)
-    grids = [make_grid(schedule, 2 * n, "trailing_exact") for n in steps]
-    width = 2 * start_steps
-    return RoundGrids(jnp.asarray(steps, jnp.int32),
-                      jnp.asarray(np.stack([_pad(g.t, width) for g in grids])),
-                      jnp.asarray(np.stack([_pad(g.alpha, width + 1) for g in grids])),
-                      jnp.asarray(np.stack([_pad(g.sigma, width + 1) for g in grids])))
+    """RoundGrids of the 2N_r-step "trailing_exact" grids (`exact_timesteps`, coefficients from
+    `at_t`, as `make_grid` builds the grid `sample.py` uses); the student's N_r points are the
+    even entries. One `at_t` call for all rounds; entries from 2N_r on are x_0."""
+    steps = np.asarray(round_steps(start_steps, final_steps))
+    width = 2 * start_steps + 1
+    ts = np.stack([np.pad(exact_timesteps(schedule.num_steps, 2 * n), (0, width - 2 * n),
+                          mode="edge") for n in steps])                      # (R, 2S + 1)
+    vp = at_t(schedule, ts)
+    clean = np.arange(width)[None, :] >= 2 * steps[:, None]                  # (R, 2S + 1)
+    return RoundGrids(jnp.asarray(steps, jnp.int32), jnp.asarray(ts[:, :-1]),
+                      jnp.where(clean, 1.0, vp.alpha), jnp.where(clean, 0.0, vp.sigma))
 
 
 def draw_points(grids: RoundGrids, r: jax.Array, key: jax.Array):
