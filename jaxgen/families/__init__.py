@@ -11,6 +11,7 @@ from jaxgen.families.base import Family, example_keys, mean_over_batch
 
 FAMILIES = {
     "diffusion": "jaxgen.families.diffusion",
+    "distill": "jaxgen.families.distill",
     "gan": "jaxgen.families.gan",
     "text_mlm": "jaxgen.families.text_mlm",
     "vae": "jaxgen.families.vae",

@@ -20,7 +20,8 @@ import numpy as np
 
 from jaxgen.diffusion.schedules import Schedule
 
-SPACINGS = ("uniform", "trailing", "leading", "linspace", "karras")
+INTEGER_SPACINGS = ("uniform", "trailing", "leading", "linspace")
+SPACINGS = (*INTEGER_SPACINGS, "karras", "trailing_exact")
 DEFAULT_SPACING = "uniform"
 KARRAS_RHO = 7.0  # EDM eq. 5 and sec. 3: rho = 7
 
@@ -103,8 +104,21 @@ def timesteps(num_train_steps: int, steps: int, spacing: str = DEFAULT_SPACING) 
         ts = np.round(np.arange(T, 0, -T / N))[:N] - 1
     else:
         raise ValueError(f"spacing={spacing!r} has no integer timesteps; choose one of "
-                         f"{list(SPACINGS[:-1])}")
+                         f"{list(INTEGER_SPACINGS)}")
     return ts.astype(np.int32)
+
+
+def exact_timesteps(num_train_steps: int, steps: int) -> np.ndarray:
+    """trailing_exact: t_i = T i / N - 1 for i = N..1, unrounded, float32 (N,) descending.
+
+    "trailing" without the rounding: the discrete form of Salimans & Ho 2022 Algorithm 2's
+    t = i / N. T i / N and T (2i) / (2N) are the same rational, each rounded once, so the N-step
+    grid is exactly every other point of the 2N-step grid (progressive distillation needs that;
+    "uniform" and "trailing" round and do not nest). The last step lands on x_0 from T / N - 1.
+    """
+    check_steps(steps, num_train_steps)
+    i = np.arange(steps, 0, -1, dtype=np.float64)
+    return (num_train_steps * i / steps - 1.0).astype(np.float32)
 
 
 def karras_sigmas(sigma_min: float, sigma_max: float, steps: int,
@@ -148,10 +162,22 @@ def grid_from_sigmas(schedule: Schedule, sigma_vp: jax.Array) -> Grid:
                 vp.lam)
 
 
+def grid_from_fractional(schedule: Schedule, ts: np.ndarray) -> Grid:
+    """Grid at descending fractional timesteps `ts` (N,) float32, coefficients from `at_t`."""
+    ts = jnp.asarray(ts, jnp.float32)
+    vp = at_t(schedule, ts)
+    alpha, sigma = jnp.append(vp.alpha, 1.0), jnp.append(vp.sigma, 0.0)
+    return Grid(ts, alpha**2, alpha, sigma, sigma / alpha,
+                jnp.log(alpha) - jnp.log(sigma))
+
+
 def make_grid(schedule: Schedule, steps: int, spacing: str = DEFAULT_SPACING) -> Grid:
     """The grid of `steps` steps; "karras" spans the schedule's sigma_vp range
-    [sigma_vp(0), sigma_vp(T-1)] (as k-diffusion and diffusers' DPM-Solver do)."""
+    [sigma_vp(0), sigma_vp(T-1)] (as k-diffusion and diffusers' DPM-Solver do);
+    "trailing_exact" is `exact_timesteps` at fractional t (it nests: N in 2N)."""
     check_spacing(spacing)
+    if spacing == "trailing_exact":
+        return grid_from_fractional(schedule, exact_timesteps(schedule.num_steps, steps))
     if spacing != "karras":
         return grid_from_timesteps(schedule, timesteps(schedule.num_steps, steps, spacing))
     check_steps(steps, schedule.num_steps)
