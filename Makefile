@@ -8,7 +8,7 @@ FMNIST := data/debian/usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow data bench clean venv
+.PHONY: demo test test-slow data bench bench-samplers clean venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,12 @@ test-slow: venv data
 bench: venv data
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/scaling.py
+
+# FD and time against NFE for every sampler, on a trained diffusion workdir (DEMO_DIR).
+bench-samplers: venv data
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/sampler_quality.py --workdir=$(DEMO_DIR) --out=docs/bench_sampler_quality.json \
+	  --plot=docs/images/sampler_quality.png --grid=docs/images/sampler_grid.png
 
 clean:
 	rm -rf $(VENV) data runs build *.egg-info
