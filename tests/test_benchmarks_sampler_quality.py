@@ -36,6 +36,7 @@ def test_plot_without_matplotlib_names_the_extra(bench, monkeypatch):
         bench.main(["--workdir", "unused", "--plot", "fd.png"])
 
 
+@pytest.mark.slow  # an end-to-end benchmark run
 def test_smoke_workdir_rows_and_goals(bench, tmp_path, capsys):
     run(smoke_config(**{"train.steps": 2, "train.checkpoint_every": 2}), tmp_path / "w")
     out = tmp_path / "bench.json"

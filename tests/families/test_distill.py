@@ -140,6 +140,7 @@ def test_teacher_params_change_exactly_at_round_boundaries(teacher, student):
         assert same(now["params"], prev["params"]) == first, s
 
 
+@pytest.mark.slow  # three partial runs
 def test_resume_at_and_inside_rounds_is_bit_identical(teacher, student, tmp_path):
     """Stops at a round boundary (step 6: the next step refreshes the teacher) and in the middle
     of round 2 (step 7); the resumed run matches the uninterrupted one bit for bit."""

@@ -105,6 +105,7 @@ def quick(tmp_path_factory):
     return ref, modes
 
 
+@pytest.mark.slow  # the full matrix covers it; make test keeps tests/families/test_sharded_step.py
 @pytest.mark.parametrize("mode", QUICK_MODES)
 def test_dropout_run_matches_one_device(quick, mode):
     ref, modes = quick

@@ -35,6 +35,7 @@ def test_smoke_run_writes_everything(reference):
     assert (reference / "samples" / "step_00000008.png").is_file()
 
 
+@pytest.mark.slow  # 60 steps; every family smoke test checks finite updates
 def test_training_lowers_the_loss(tmp_path):
     config = smoke_config(**{"train.steps": 60, "train.log_every": 10,
                              "train.checkpoint_every": 60})

@@ -52,6 +52,7 @@ def _assert_same(workdir, reference_dir):
     jax.tree.map(np.testing.assert_array_equal, _state(workdir), _state(reference_dir))
 
 
+@pytest.mark.slow  # clean-stop resume stays in make test for diffusion (test_loop.py)
 def test_clean_stop_then_resume_is_bit_identical(reference, tmp_path):
     name, reference_dir = reference
     run(_config(name), tmp_path, stop_after=8)
