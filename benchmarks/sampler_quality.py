@@ -247,7 +247,7 @@ def parse(argv):
 
 def load_diffusion(path: str, what: str):
     g = api.load(path)
-    if g.config.family != "diffusion":
+    if g.config.family not in ("diffusion", "distill"):  # a distilled student samples the same way
         raise SystemExit(f"{what}={path} is a {g.config.family} workdir; give a diffusion one")
     return g
 
