@@ -1,8 +1,9 @@
 """`fashion_compose`: captioned 32x32 RGB canvases of tinted Fashion-MNIST items.
 
 Canvas: a 2x2 grid of 16x16 cells on black; each used cell holds one Fashion-MNIST item
-(of the 6 classes a 16x16 classifier separates reliably, see DESIGN.md "Captioned data
-offline"), shrunk anti-aliased 28 -> 16 and tinted with one colour of PALETTE. The caption
+(of the 6 classes a 16x16 classifier separates reliably: a tiny MLP checker at 16x16 reached
+item accuracy 0.85 over all 10 classes, with T-shirt / shirt / pullover / coat the weak ones,
+and 0.925 on real canvases restricted to these 6), shrunk anti-aliased 28 -> 16 and tinted with one colour of PALETTE. The caption
 is a template prompt (jaxgen.data.prompts) of one of 4 kinds, drawn with equal odds:
 single "a red sneaker", position "a blue bag in the top left", count "three yellow bags",
 pair "a red bag on the left and a green sandal on the right".
