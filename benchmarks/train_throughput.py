@@ -21,7 +21,7 @@ from jaxgen import config as config_lib  # noqa: E402
 from jaxgen import data as data_lib  # noqa: E402
 from jaxgen import families  # noqa: E402
 from jaxgen.families.base import count_params  # noqa: E402
-from jaxgen.families.base import init_fn, step_fn  # noqa: E402
+from jaxgen.families.base import init_fn, make_state, step_fn  # noqa: E402
 
 DEFAULT_CONFIGS = ["configs/ddpm_fmnist.py", "configs/dcgan_seed.py", "configs/dcgan_fmnist.py",
                    "configs/vae_fmnist.py"]
@@ -37,7 +37,7 @@ def bench(spec: str, steps: int, overrides: dict) -> dict:
     config = config_lib.apply_overrides(config_lib.load_config(spec), overrides)
     dataset = data_lib.load_dataset(config.data)
     family = families.build(config, dataset)
-    state = jax.jit(init_fn(family, config.seed))()
+    state = make_state(init_fn(family, config.seed))
     batch = data_lib.batch_at(dataset, 0, batch_size=config.train.batch_size, seed=0)
     t0 = time.perf_counter()
     compiled = jax.jit(step_fn(family), donate_argnums=0).lower(state, batch).compile()

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jaxgen.utils import compile_cache
+from jaxgen.utils import xla_flags
+
+xla_flags.configure()  # before the first JAX operation, as train.py and sample.py do
+from jaxgen.utils import compile_cache  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 compile_cache.enable()  # tests compile the same smoke programs many times

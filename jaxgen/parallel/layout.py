@@ -13,6 +13,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from jaxgen.families.base import make_state
 from jaxgen.parallel import multihost, steps
 from jaxgen.parallel.mesh import BATCH_AXES, check_batch, make_mesh, parallel_config
 from jaxgen.parallel.rules import compute_specs, named, state_specs
@@ -39,7 +40,7 @@ class Layout:
 
     def init_state(self):
         """The initial state, each leaf created directly in its sharding."""
-        return jax.jit(self.init, out_shardings=self.shardings)()
+        return make_state(self.init, self.shardings)
 
     def compile(self, make_step):
         """The jitted, state-donating step of `parallel.mode`."""

@@ -9,7 +9,7 @@ from jaxgen import families, sampling
 from jaxgen.families import gan
 from jaxgen.train import run
 from jaxgen.train.logging import read_metrics
-from jaxgen.families.base import init_fn, step_fn
+from jaxgen.families.base import init_fn, make_state, step_fn
 from conftest import smoke_config
 
 CONFIGS = ["dcgan_seed", "dcgan_fmnist"]  # fmnist smoke: batch norm + spectral norm + hinge + EMA
@@ -37,7 +37,7 @@ def _one_step(name):
     config = smoke_config(name)
     dataset = data_lib.load_dataset(config.data, split="train")
     family = families.build(config, dataset)
-    state = jax.jit(init_fn(family, config.seed))()
+    state = make_state(init_fn(family, config.seed))
     batch = data_lib.batch_at(dataset, 0, batch_size=config.train.batch_size, seed=0)
     new, metrics = jax.jit(step_fn(family))(state, batch)
     return family, jax.device_get(state), jax.device_get(new), jax.device_get(metrics)

@@ -17,14 +17,14 @@ from jax.sharding import Mesh, PartitionSpec as P
 sys.path.insert(0, "tests")
 from conftest import smoke_config
 from jaxgen import data as data_lib, families
-from jaxgen.families.base import init_fn
+from jaxgen.families.base import init_fn, make_state
 
 out = {}
 for name in ["dcgan_fmnist", "dcgan_seed", "vae_fmnist"]:
     config = smoke_config(name)
     ds = data_lib.load_dataset(config.data, split="train")
     family = families.build(config, ds)
-    state = jax.jit(init_fn(family, 0))()
+    state = make_state(init_fn(family, 0))
     batch = data_lib.batch_at(ds, 0, batch_size=8, seed=0)
     rng = jax.random.PRNGKey(3)
     want = jax.jit(lambda s, b: family.train_step(s, b, rng=rng))(state, batch)
