@@ -72,26 +72,39 @@ def check_mask(mask: np.ndarray, what: str) -> np.ndarray:
     return mask
 
 
+def file_mask(spec, size: int) -> np.ndarray:
+    """A PNG mask of `size` x `size` -> bool (1, size, size, 1)."""
+    file = Path(spec).expanduser()
+    if not file.is_file():
+        raise ValueError(f"--mask={str(spec)!r} is neither a file nor a built-in mask; "
+                         f"{MASK_HELP}")
+    mask = read_mask_png(file)
+    if mask.shape != (size, size):
+        raise ValueError(f"--mask={str(spec)!r} is {mask.shape[1]}x{mask.shape[0]} but the "
+                         f"images are {size}x{size} (the model's size, to which inputs are "
+                         f"resized); pass a {size}x{size} mask, white = fill")
+    return mask[None, :, :, None]
+
+
+def array_mask(spec, size: int, num: int) -> np.ndarray:
+    """An array (H, W) or (N or 1, H, W[, 1]), nonzero = fill -> bool (N or 1, H, W, 1)."""
+    mask = np.asarray(spec) != 0
+    mask = mask[None] if mask.ndim == 2 else mask
+    mask = mask[..., None] if mask.ndim == 3 else mask
+    if mask.ndim != 4 or mask.shape[1:] != (size, size, 1) or len(mask) not in (1, num):
+        raise ValueError(f"mask has shape {np.shape(spec)}; expected ({size}, {size}), "
+                         f"(1 or {num}, {size}, {size}) or (1 or {num}, {size}, {size}, 1), "
+                         f"nonzero = fill")
+    return mask
+
+
 def load_mask(spec, *, size: int, num: int, seed: int = 0) -> np.ndarray:
-    """A built-in name, a PNG path or an array (N or 1, H, W[, 1], nonzero = fill) -> bool
-    (num, size, size, 1). A file or array must be size x size (the model's images)."""
+    """A built-in name, a PNG path or an array -> bool (num, size, size, 1), True = fill. A
+    file or array must be size x size (the model's images)."""
     if isinstance(spec, str) and spec in MASKS:
         return check_mask(builtin_mask(spec, size, num, seed), f"--mask={spec}")
     if isinstance(spec, (str, Path)):
-        file = Path(spec).expanduser()
-        if not file.is_file():
-            raise ValueError(f"--mask={str(spec)!r} is neither a file nor a built-in mask; "
-                             f"{MASK_HELP}")
-        mask, what = read_mask_png(file), f"--mask={str(spec)!r}"
-        if mask.shape != (size, size):
-            raise ValueError(f"{what} is {mask.shape[1]}x{mask.shape[0]} but the images are "
-                             f"{size}x{size} (the model's size, to which inputs are resized); "
-                             f"pass a {size}x{size} mask, white = fill")
-        mask = mask[None, :, :, None]
+        mask, what = file_mask(spec, size), f"--mask={str(spec)!r}"
     else:
-        mask, what = np.asarray(spec), "mask"
-        mask = (mask[..., None] if mask.ndim == 3 else mask) != 0
-        if mask.ndim != 4 or mask.shape[1:] != (size, size, 1) or len(mask) not in (1, num):
-            raise ValueError(f"mask has shape {np.shape(spec)}; expected (1 or {num}, {size}, "
-                             f"{size}) or (1 or {num}, {size}, {size}, 1), nonzero = fill")
+        mask, what = array_mask(spec, size, num), "mask"
     return check_mask(np.broadcast_to(mask, (num, size, size, 1)), what)

@@ -16,8 +16,9 @@ import numpy as np
 
 from jaxgen.diffusion.losses import DenoiseFn
 from jaxgen.diffusion.samplers import registry
-from jaxgen.diffusion.samplers.grid import (DEFAULT_SPACING, Grid, check_spacing, check_steps,
-                                            make_grid)
+from jaxgen.diffusion.samplers.grid import (DEFAULT_SPACING, INTEGER_SPACINGS, Grid,
+                                            check_spacing, check_steps, exact_timesteps,
+                                            make_grid, timesteps)
 from jaxgen.diffusion.samplers.loop import sample_loop
 from jaxgen.diffusion.schedules import Schedule
 
@@ -42,16 +43,25 @@ def suffix(grid: Grid, k: int) -> Grid:
     return Grid(*(a[k:] for a in grid))
 
 
-def start_grid(schedule: Schedule, strength: float, steps: int,
-               spacing: str = DEFAULT_SPACING) -> tuple[Grid, int]:
-    """(the full N-step grid, start index k). The grid is built from the schedule's constants
-    even under `jit` (k must be a Python int: it sets the loop length)."""
+def grid_timesteps(schedule: Schedule, steps: int, spacing: str = DEFAULT_SPACING) -> np.ndarray:
+    """The N descending timesteps of `make_grid(schedule, steps, spacing)` as numpy, computed
+    on the host even under `jit` (the schedule must be concrete: closed over, not an argument)."""
     check_spacing(spacing)
-    check_steps(steps, schedule.num_steps)
+    if spacing in INTEGER_SPACINGS:
+        return timesteps(schedule.num_steps, steps, spacing)
+    if spacing == "trailing_exact":
+        return exact_timesteps(schedule.num_steps, steps)
     with jax.ensure_compile_time_eval():
-        grid = make_grid(schedule, steps, spacing)
-        return grid, start_index(np.asarray(grid.t), check_strength(strength),
-                                 schedule.num_steps)
+        return np.asarray(make_grid(schedule, steps, spacing).t)
+
+
+def start_step(schedule: Schedule, strength: float, steps: int,
+               spacing: str = DEFAULT_SPACING) -> tuple[int, float | None]:
+    """(k, t_k): where SDEdit at `strength` starts on the grid (k = N, t None: no step)."""
+    check_steps(steps, schedule.num_steps)
+    ts = grid_timesteps(schedule, steps, spacing)
+    k = start_index(ts, check_strength(strength), schedule.num_steps)
+    return k, (float(ts[k]) if k < steps else None)
 
 
 def sdedit(denoise_fn: DenoiseFn, schedule: Schedule, x0: jax.Array, *, rng: jax.Array,
@@ -60,15 +70,16 @@ def sdedit(denoise_fn: DenoiseFn, schedule: Schedule, x0: jax.Array, *, rng: jax
            **options: Any) -> jax.Array:
     """Edits x0 (B, H, W, C) in [-1, 1] at `strength` in [0, 1] (static): float32 (B, H, W, C).
 
-    Runs N - k steps of `sampler` on the `steps`-step `spacing` grid (`start_grid`); the other
+    Runs N - k steps of `sampler` on the `steps`-step `spacing` grid (`start_step`); the other
     arguments are `sample`'s. The schedule must be concrete (closed over, not a jit argument).
     """
     registry.get(sampler)
     registry.resolve_options(sampler, eta, options)
-    grid, k = start_grid(schedule, strength, steps, spacing)
+    k, _ = start_step(schedule, strength, steps, spacing)
     x0 = jnp.asarray(x0, jnp.float32)
-    if k == grid.steps:
+    if k == steps:
         return x0
+    grid = make_grid(schedule, steps, spacing)
     rng_x, rng_loop = jax.random.split(rng)
     eps = jax.random.normal(rng_x, x0.shape, jnp.float32)
     x_start = eps if strength == 1.0 else grid.alpha[k] * x0 + grid.sigma[k] * eps

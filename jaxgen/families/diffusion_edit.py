@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.diffusion import nfe
-from jaxgen.diffusion.img2img import check_strength, sdedit, start_grid
+from jaxgen.diffusion.img2img import check_strength, sdedit, start_step
 from jaxgen.diffusion.inpaint import check_repaint, repaint, repaint_nfe
 from jaxgen.families.base import Task, sampling_params
 from jaxgen.families.diffusion_sampling import conditioning, denoiser, resolve
@@ -86,10 +86,9 @@ def _sampling(defaults, kwargs) -> dict:
 def img2img_info(schedule, defaults, *, strength, **kwargs) -> dict:
     """{"sampler", "steps", "spacing", "t_start", "nfe"}: the grid step SDEdit starts at."""
     r = _sampling(defaults, kwargs)
-    grid, k = start_grid(schedule, check_strength(strength), r["steps"], r["spacing"])
-    t_start = float(grid.t[k]) if k < grid.steps else None
+    k, t_start = start_step(schedule, strength, r["steps"], r["spacing"])
     return dict(sampler=r["sampler"], steps=r["steps"], spacing=r["spacing"],
-                t_start=t_start, nfe=nfe(r["sampler"], r["steps"] - k) if k < grid.steps else 0)
+                t_start=t_start, nfe=nfe(r["sampler"], r["steps"] - k) if t_start is not None else 0)
 
 
 def inpaint_info(defaults, *, jump_length=REPAINT_DEFAULTS["jump_length"],
