@@ -38,6 +38,9 @@ def test_img2img_strength_endpoints(g, images):
     np.testing.assert_array_equal(edited, g.img2img(images, 0.5, seed=1, **FAST))
     assert np.abs(edited.astype(int) - images).mean() > 5
     assert g.family.tasks["img2img"].info(strength=0.5, **FAST)["nfe"] == 2   # t = 50, 0
+    # strength 1 ignores the input: the images plain sampling gives with the same seed
+    np.testing.assert_array_equal(g.img2img(images, 1.0, seed=4, **FAST),
+                                  g.sample(3, seed=4, **FAST))
 
 
 def test_inpaint_keeps_every_known_pixel(g, images):

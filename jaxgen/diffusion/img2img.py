@@ -8,6 +8,7 @@ as `sample` with the same rng).
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import jax
@@ -24,7 +25,8 @@ from jaxgen.diffusion.schedules import Schedule
 
 
 def check_strength(strength: float) -> float:
-    if not (isinstance(strength, (int, float)) and 0.0 <= strength <= 1.0):
+    if not (isinstance(strength, numbers.Real) and not isinstance(strength, bool)
+            and 0.0 <= strength <= 1.0):
         raise ValueError(f"strength={strength!r} must be a number in [0, 1] (0 returns the "
                          f"input, 1 ignores it); pass e.g. --strength=0.6")
     return float(strength)

@@ -51,26 +51,28 @@ def make_edit(model, schedule, *, num_classes: int, prediction: str, defaults) -
                        eta=options.pop("eta", 0.0), **options)
 
     def prepare(state, images, use_ema, clip_x0, kwargs):
+        """(params, x0, labels, weight, static keywords) of one call."""
         cond, kwargs = _split(kwargs)
         labels, weight, interval = conditioning(len(images), num_classes=num_classes,
                                                 defaults=defaults, **cond)
-        return ((sampling_params(state, use_ema), jnp.asarray(images, jnp.float32)),
-                (labels, weight), dict(interval=interval, clip_x0=bool(clip_x0),
-                                       **resolve(defaults, **kwargs)))
+        static = dict(interval=interval, clip_x0=bool(clip_x0), **resolve(defaults, **kwargs))
+        params = sampling_params(state, use_ema)
+        return params, jnp.asarray(images, jnp.float32), labels, weight, static
 
     def img2img(state, images, *, rng, strength, use_ema=True, clip_x0=True, **kwargs):
         """SDEdit of `images` at `strength` in [0, 1] (0: the input, 1: plain sampling)."""
-        (params, x0), cond, static = prepare(state, images, use_ema, clip_x0, kwargs)
-        return _img2img(params, rng, x0, *cond, strength=check_strength(strength), **static)
+        params, x0, labels, weight, static = prepare(state, images, use_ema, clip_x0, kwargs)
+        return _img2img(params, rng, x0, labels, weight, strength=check_strength(strength),
+                        **static)
 
     def inpaint(state, images, *, rng, mask, use_ema=True, clip_x0=True,
                 jump_length=REPAINT_DEFAULTS["jump_length"],
                 resample=REPAINT_DEFAULTS["resample"], **kwargs):
         """RePaint of `images` where `mask` (bool (N or 1, H, W, 1)) is True."""
-        (params, x0), cond, static = prepare(state, images, use_ema, clip_x0, kwargs)
+        params, x0, labels, weight, static = prepare(state, images, use_ema, clip_x0, kwargs)
         check_repaint(static["sampler"], jump_length, resample)
         fill = jnp.asarray(np.asarray(mask, bool))
-        return _inpaint(params, rng, x0, fill, *cond, jump_length=int(jump_length),
+        return _inpaint(params, rng, x0, fill, labels, weight, jump_length=int(jump_length),
                         resample=int(resample), **static)
 
     return {"img2img": Task(img2img, functools.partial(img2img_info, schedule, defaults)),
