@@ -106,7 +106,8 @@ def baselines(g, args, truth, ref) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     cols = ("task", "mask", "method", "strength", "nfe", "psnr", "ssim", "fd", "seconds")
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    def fmt(v) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |"
                               for r in rows])

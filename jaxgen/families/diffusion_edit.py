@@ -89,8 +89,8 @@ def img2img_info(schedule, defaults, *, strength, **kwargs) -> dict:
     """{"sampler", "steps", "spacing", "t_start", "nfe"}: the grid step SDEdit starts at."""
     r = _sampling(defaults, kwargs)
     k, t_start = start_step(schedule, strength, r["steps"], r["spacing"])
-    return dict(sampler=r["sampler"], steps=r["steps"], spacing=r["spacing"],
-                t_start=t_start, nfe=nfe(r["sampler"], r["steps"] - k) if t_start is not None else 0)
+    return dict(sampler=r["sampler"], steps=r["steps"], spacing=r["spacing"], t_start=t_start,
+                nfe=0 if t_start is None else nfe(r["sampler"], r["steps"] - k))
 
 
 def inpaint_info(defaults, *, jump_length=REPAINT_DEFAULTS["jump_length"],

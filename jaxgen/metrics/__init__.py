@@ -1,8 +1,9 @@
 """Sample-quality and likelihood metrics.
 
-PSNR / SSIM per image (`similarity`, uint8 (N, H, W, C) pairs); FD / KID / improved precision-recall / the classifier score on the penultimate features of
-jaxgen's own Fashion-MNIST classifier (`feature_net`, weights shipped with a SHA-256), and
-the averaging of a family's per-example `evaluate` (bits/dim) over the test split.
+PSNR / SSIM per image (`similarity`, uint8 (N, H, W, C) pairs); FD / KID / improved
+precision-recall / the classifier score on the penultimate features of jaxgen's own
+Fashion-MNIST classifier (`feature_net`, weights shipped with a SHA-256), and the averaging
+of a family's per-example `evaluate` (bits/dim) over the test split.
   python -m jaxgen.metrics --real A.npz --fake B.npz --json      two image sets
   python sample.py --workdir=runs/demo --eval                     a trained model
 """

@@ -22,7 +22,8 @@ def check_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype != np.uint8 or b.dtype != np.uint8:
         raise ValueError(f"images must be uint8 in [0, 255], got {a.dtype} {a.shape} and "
-                         f"{b.dtype} {b.shape}; convert [-1, 1] floats with jaxgen.utils.images.to_uint8")
+                         f"{b.dtype} {b.shape}; convert [-1, 1] floats with "
+                         f"jaxgen.utils.images.to_uint8")
     if a.shape != b.shape or a.ndim != 4:
         raise ValueError(f"images have shapes {a.shape} and {b.shape}; pass two uint8 arrays "
                          f"of one shape (N, H, W, C)")

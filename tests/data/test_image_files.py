@@ -29,8 +29,9 @@ def test_other_sizes_and_channels_are_converted_with_a_note(tmp_path):
 
 def test_bad_inputs_name_the_path_and_the_fix(tmp_path):
     load = lambda p: load_images(p, image_size=28, channels=1, what="--image")  # noqa: E731
-    with pytest.raises(FileNotFoundError, match=r"--image='.*nope.png' does not exist; pass a "
-                                                 r"\.png/\.jpg image, a folder of them, or an \.npz"):
+    with pytest.raises(FileNotFoundError, match=r"--image='.*nope.png' does not exist; pass "
+                                                 r"a \.png/\.jpg image, a folder of them, or "
+                                                 r"an \.npz"):
         load(tmp_path / "nope.png")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(ValueError, match="cannot decode image .*bad.png"):

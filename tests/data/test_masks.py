@@ -35,7 +35,8 @@ def test_png_mask_white_fills(tmp_path):
 
 def test_bad_masks_name_the_value_and_the_fix(tmp_path):
     Image.fromarray(np.full((20, 32), 255, np.uint8)).save(tmp_path / "wide.png")
-    with pytest.raises(ValueError, match=r"wide.png' is 32x20 but the images are 28x28.*28x28 mask"):
+    with pytest.raises(ValueError, match=r"wide.png' is 32x20 but the images are 28x28.*28x28 "
+                                         r"mask"):
         load_mask(str(tmp_path / "wide.png"), size=28, num=1)
     with pytest.raises(ValueError, match=r"--mask='boxx' is neither a file nor a built-in mask; "
                                          r"pass a PNG .* or one of box, left_half, random_strokes"):
@@ -47,6 +48,7 @@ def test_bad_masks_name_the_value_and_the_fix(tmp_path):
         load_mask(np.zeros((1, 28, 28)), size=28, num=1)
     with pytest.raises(ValueError, match="mask 1 fills every pixel .*--mode=generate"):
         load_mask(np.stack([np.eye(28), np.ones((28, 28))]), size=28, num=2)
-    with pytest.raises(ValueError, match=r"mask has shape \(3, 28, 28\); expected \(28, 28\), \(1 or 2, 28"):
+    with pytest.raises(ValueError, match=r"mask has shape \(3, 28, 28\); expected \(28, 28\), "
+                                         r"\(1 or 2, 28"):
         load_mask(np.ones((3, 28, 28)), size=28, num=2)
     assert MASKS == ("box", "left_half", "random_strokes")
