@@ -3,6 +3,8 @@
   python sample.py --workdir=runs/demo --num=64 --out=grid.png
   python sample.py --checkpoint=runs/demo/checkpoints/2000 --sampler=ddpm --steps=1000 --out_dir=pngs/
   python sample.py --workdir=runs/demo --eval --eval_num=2000    # metrics -> runs/demo/eval.json
+  python sample.py --workdir=runs/demo --mode=img2img --image=x.png --strength=0.6 --out=e.png
+  python sample.py --workdir=runs/demo --mode=inpaint --image=test.npz --mask=left_half --out=i.png
 
 The family (diffusion, GAN, VAE) is read from the workdir's config.json; EMA
 parameters are used when the family keeps them. Same --seed, same images.
@@ -47,8 +49,18 @@ def parse(argv):
     p.add_argument("--checkpoint", help="WORKDIR/checkpoints/STEP: this checkpoint")
     p.add_argument("--num", type=int, default=64, help="number of images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mode", default="generate", help="generate, or a family's extra mode "
-                   "(VAE: reconstruct, interpolate)")
+    p.add_argument("--mode", default="generate", help="generate, img2img or inpaint "
+                   "(diffusion), or a family's extra mode (VAE: reconstruct, interpolate)")
+    edit = p.add_argument_group("img2img / inpaint (diffusion)")
+    edit.add_argument("--image", help="input: a .png/.jpg, a folder of them, or an .npz "
+                      "(key 'images'); the first --num images are used")
+    edit.add_argument("--strength", type=float, default=0.6, help="img2img: noise level in "
+                      "[0, 1] to start from (0 returns the input, 1 ignores it)")
+    edit.add_argument("--mask", default="box", help="inpaint: a PNG (white = fill, black = "
+                      "keep) or box, left_half, random_strokes (drawn from --seed)")
+    edit.add_argument("--jump_length", type=int, default=10, help="inpaint: RePaint jump j")
+    edit.add_argument("--resample", type=int, default=10, help="inpaint: RePaint resamplings "
+                      "U (1 = none)")
     p.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler (default: the config's)")
     p.add_argument("--steps", type=int, help="diffusion sampling steps")
     p.add_argument("--spacing", choices=SPACINGS, help="timestep spacing (default: the config's)")
@@ -91,6 +103,33 @@ def evaluate(args, g, options) -> dict:
     return result
 
 
+def edit(args, g, options) -> None:
+    """--mode=img2img / inpaint: a grid of input / (masked input /) result rows and/or the
+    results as PNGs."""
+    from jaxgen import editing
+    if not args.image:
+        raise ValueError(f"--mode={args.mode} needs --image=PNG, a folder of images or an .npz")
+    if args.eval:
+        raise ValueError(f"--eval scores plain sampling; drop it with --mode={args.mode}")
+    images = editing.inputs(args.image, g.config)[:args.num]
+    if args.mode == "img2img":
+        extra, fill = dict(strength=args.strength), None
+    else:
+        fill = editing.mask_for(args.mask, images, args.seed)
+        extra = dict(mask=fill, jump_length=args.jump_length, resample=args.resample)
+    task = editing.task_of(g.family, args.mode)
+    print(f"{args.mode}: " + ", ".join(f"{k}={v}" for k, v in
+                                       task.info(**extra, **options).items()))
+    results = editing.run_task(g.family, g.state, args.mode, images, seed=args.seed,
+                               **extra, **options)
+    if args.out:
+        tiles, ncols = editing.task_tiles(images, results, fill)
+        print(f"wrote {save_grid(args.out, tiles, ncols, scale=args.scale)} ({len(images)} images: "
+              f"rows input{' / masked' if fill is not None else ''} / result)")
+    if args.out_dir:
+        print(f"wrote {len(save_each(args.out_dir, results))} PNGs to {args.out_dir}")
+
+
 def main(argv):
     xla_flags.configure()
     quiet_abandoned_reads()
@@ -104,6 +143,8 @@ def main(argv):
     if args.raw:
         options["use_ema"] = False
     try:
+        if args.mode in ("img2img", "inpaint"):
+            return edit(args, g, options)
         if args.mode == "generate" and g.info(**options):
             print("sampling: " + ", ".join(f"{k}={v}" for k, v in g.info(**options).items()))
         if args.eval:
@@ -111,7 +152,7 @@ def main(argv):
         if not (args.out or args.out_dir):
             return
         images = g.sample(args.num, seed=args.seed, mode=args.mode, **options)
-    except ValueError as e:  # a bad option for this model: message, no traceback
+    except (ValueError, FileNotFoundError) as e:  # bad option or input: message, no traceback
         sys.exit(f"sample.py: error: {e}")
     if args.out:
         print(f"wrote {save_grid(args.out, images, scale=args.scale)} "

@@ -4,6 +4,8 @@
     g = jaxgen.load("runs/demo")                       # or "runs/demo/checkpoints/1500"
     images = g.sample(16, sampler="dpmpp_2m", steps=10, seed=0)   # uint8 (16, 28, 28, 1)
     g.config.model.ch, g.step, g.info(sampler="heun", steps=10)  # {"nfe": 19, ...}
+    edited = g.img2img(images, strength=0.6)           # SDEdit (diffusion workdirs)
+    filled = g.inpaint(images, "left_half")            # RePaint; known pixels kept exactly
 
 Only what sampling reads is restored (parameters / EMA, not the optimiser moments).
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgen import sampling
+from jaxgen import editing, sampling
 from jaxgen.utils.images import to_uint8
 
 
@@ -35,6 +37,26 @@ class Generator:
         images = sampling.generate(self.family, self.state, mode=mode, seed=seed, num=num,
                                    dataset=self.dataset, options=options)
         return to_uint8(jax.device_get(images))
+
+    def img2img(self, images, strength: float = 0.6, *, seed: int = 0,
+                **options) -> np.ndarray:
+        """SDEdit: uint8 (N, H, W, C) edits of `images` (a uint8 array (N, H, W[, C]), or a
+        PNG / folder / .npz path; resized to the model's size with a note) at `strength` in
+        [0, 1]: 0 returns the inputs, 1 ignores them. `options` as in `sample`."""
+        x = editing.inputs(images, self.config, what="images")
+        return editing.run_task(self.family, self.state, "img2img", x, seed=seed,
+                                strength=strength, **options)
+
+    def inpaint(self, images, mask="box", *, seed: int = 0, **options) -> np.ndarray:
+        """RePaint: uint8 (N, H, W, C) with the `mask` region (True / white = fill) generated
+        and every other pixel equal to the input. mask: "box", "left_half", "random_strokes"
+        (drawn from `seed`), a PNG path, or an array (N or 1, H, W[, 1]). Options: `sample`'s
+        plus jump_length and resample (defaults 10, 10); sampler one of ddpm, ddim, euler,
+        heun."""
+        x = editing.inputs(images, self.config, what="images")
+        fill = editing.mask_for(mask, x, seed)
+        return editing.run_task(self.family, self.state, "inpaint", x, seed=seed, mask=fill,
+                                **options)
 
     def info(self, **options) -> dict:
         """What `sample(**options)` would run, e.g. {"sampler", "steps", "spacing", "nfe"}."""

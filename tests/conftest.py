@@ -28,6 +28,16 @@ def smoke_config(name: str = "ddpm_fmnist", **overrides):
     return config_lib.apply_overrides(config, {k: str(v) for k, v in overrides.items()})
 
 
+@pytest.fixture(scope="session")
+def diffusion_workdir(tmp_path_factory) -> Path:
+    """A diffusion smoke workdir trained for 4 steps, shared by the sampling and editing tests
+    (read only: copy it before changing anything)."""
+    from jaxgen.train import run
+    path = tmp_path_factory.mktemp("uncond")
+    run(smoke_config(**{"train.steps": 4}), path)
+    return path
+
+
 def script_env() -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("XLA_FLAGS", None)

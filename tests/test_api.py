@@ -8,10 +8,8 @@ from conftest import run_script, smoke_config
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("uncond")
-    run(smoke_config(**{"train.steps": 4}), path)
-    return path
+def workdir(diffusion_workdir):
+    return diffusion_workdir
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,18 @@ ON_CORRUPT = ("error", "skip")
 _SHOW_SKIPPED = 5
 
 
-def list_images(root: Path, key: str = "path") -> list[Path]:
+def list_images(root: Path, key: str = "path", flag: str | None = None) -> list[Path]:
     """Sorted image files under `root` (recursive, suffix case-insensitive); errors name
-    config.data.<key>."""
+    `flag` (a command-line flag such as '--image'), else config.data.<key>."""
+    flag = flag or f"--config.data.{key}"
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "does not exist"
-        raise FileNotFoundError(f"config.data.{key}={str(root)!r} {what}; point "
-                                f"--config.data.{key} at a folder of .png/.jpg images")
+        raise FileNotFoundError(f"{flag.lstrip('-')}={str(root)!r} {what}; point "
+                                f"{flag} at a folder of .png/.jpg images")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise ValueError(f"no .png/.jpg/.jpeg images found under {root}; point "
-                         f"--config.data.{key} at a folder that holds some")
+                         f"{flag} at a folder that holds some")
     return files
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,7 @@ class Family:
                  e.g. {"sampler": "heun", "steps": 10, "nfe": 19}; sample.py prints it
     inference_keys: the top-level state entries generate / modes / evaluate read; a
                     sampling-only load (`jaxgen.load`) restores just these (None: all)
+    tasks: image-to-image tasks, {name: Task} (diffusion: "img2img", "inpaint")
     """
     init: Callable[..., State]
     train_step: Callable[..., tuple[State, dict]]
@@ -43,6 +44,18 @@ class Family:
     evaluate: Callable[..., dict] | None = None
     sample_info: Callable[..., dict] | None = None
     inference_keys: tuple[str, ...] | None = None
+    tasks: dict[str, "Task"] = dataclasses.field(default_factory=dict)
+
+
+class Task(NamedTuple):
+    """An image-to-image task of a family.
+
+    run(state, images, *, rng, **options) -> float32 (N, H, W, C) in [-1, 1]; images float32
+        (N, H, W, C) in [-1, 1] at the model's size
+    info(**options) -> dict describing what `run(**options)` does, e.g. {"nfe": 410}
+    """
+    run: Callable[..., jax.Array]
+    info: Callable[..., dict]
 
 
 def root_keys(seed: int):

@@ -12,6 +12,7 @@ import optax
 from jaxgen import config as config_lib
 from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedule
 from jaxgen.diffusion.likelihood import nll_bound
+from jaxgen.families.diffusion_edit import make_edit
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models import UNet, UNetConfig
@@ -135,4 +136,6 @@ def build(config, dataset) -> Family:
     return Family(init=init, train_step=train_step, generate=generate,
                   param_groups=lambda state: {"unet": state["params"]},
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
-                  inference_keys=("params", "ema_params"))
+                  inference_keys=("params", "ema_params"),
+                  tasks=make_edit(model, schedule, num_classes=num_classes,
+                                  prediction=prediction, defaults=config.sample))

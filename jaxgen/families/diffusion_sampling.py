@@ -46,15 +46,37 @@ def resolve(defaults, *, sampler=None, steps=None, spacing=None, **options) -> d
                 options=tuple(sorted((k, float(v)) for k, v in options.items())))
 
 
+def conditioning(num: int, labels, guidance, guidance_interval, *, num_classes: int,
+                 defaults) -> tuple[jax.Array, jax.Array, tuple[float, float] | None]:
+    """(labels int32 (num,), guidance weight, interval) of one call: class-conditional models
+    cycle through the classes (or `labels`, repeated to num) with weight w (`guidance`, default
+    config.sample.guidance); guidance for an unconditional model is an error."""
+    if not num_classes and (guidance is not None or guidance_interval is not None):
+        raise ValueError(f"guidance={guidance} given, but this model is unconditional "
+                         f"(model.num_classes=0): there is no class to guide toward")
+    labels = (np.arange(num) % max(num_classes, 1) if labels is None
+              else check_labels(labels, num, num_classes))
+    weight = defaults.get("guidance", 1.0) if guidance is None else guidance
+    interval = None if guidance_interval is None else tuple(map(float, guidance_interval))
+    return jnp.asarray(labels, jnp.int32), jnp.float32(weight), interval
+
+
+def denoiser(model, params, labels, weight, *, num_classes: int, interval, schedule):
+    """The samplers' denoise_fn(x_t, t) of a U-Net-like `model`, guided toward `labels` with
+    `weight` when the model is class-conditional."""
+    apply = lambda x, t, y=None: model.apply({"params": params}, x, t, y)  # noqa: E731
+    return (guided(apply, labels, weight=weight, null_label=num_classes, interval=interval,
+                   schedule=schedule) if num_classes else apply)
+
+
 def make_generate(model, schedule, shape, *, num_classes: int, prediction: str, defaults):
     """(generate(state-params ..., **options), info(**options)) for a U-Net-like `model`."""
     @functools.partial(jax.jit, static_argnames=("num", "sampler", "steps", "spacing",
                                                  "options", "interval", "clip_x0"))
     def _generate(params, rng, labels, weight, x_T, *, num, sampler, steps, spacing, options,
                   interval, clip_x0):
-        apply = lambda x, t, y=None: model.apply({"params": params}, x, t, y)  # noqa: E731
-        fn = (guided(apply, labels, weight=weight, null_label=num_classes, interval=interval,
-                     schedule=schedule) if num_classes else apply)
+        fn = denoiser(model, params, labels, weight, num_classes=num_classes,
+                      interval=interval, schedule=schedule)
         options = dict(options)
         return sample(fn, schedule, (num, *shape), rng=rng, sampler=sampler, steps=steps,
                       spacing=spacing, x_T=x_T, prediction=prediction, clip_x0=clip_x0,
@@ -66,16 +88,10 @@ def make_generate(model, schedule, shape, *, num_classes: int, prediction: str, 
         classes (or `labels`, repeated to num) with guidance weight w (`guidance`, default
         config.sample.guidance; eps~ = eps_c + w (eps_c - eps_null)); `guidance_interval`
         (lo, hi) in sigma_vp limits it to those noise levels."""
-        if not num_classes and (guidance is not None or guidance_interval is not None):
-            raise ValueError(f"guidance={guidance} given, but this model is unconditional "
-                             f"(model.num_classes=0): there is no class to guide toward")
-        labels = (np.arange(num) % max(num_classes, 1) if labels is None
-                  else check_labels(labels, num, num_classes))
-        weight = defaults.get("guidance", 1.0) if guidance is None else guidance
-        interval = None if guidance_interval is None else tuple(map(float, guidance_interval))
-        return _generate(params, rng, jnp.asarray(labels, jnp.int32), jnp.float32(weight), x_T,
-                         num=num, interval=interval, clip_x0=bool(clip_x0),
-                         **resolve(defaults, **options))
+        labels, weight, interval = conditioning(num, labels, guidance, guidance_interval,
+                                                num_classes=num_classes, defaults=defaults)
+        return _generate(params, rng, labels, weight, x_T, num=num, interval=interval,
+                         clip_x0=bool(clip_x0), **resolve(defaults, **options))
 
     def info(**options) -> dict:
         """{"sampler", "steps", "spacing", "nfe"} that `generate(**options)` would use."""

@@ -1,8 +1,9 @@
 """Sample-quality and likelihood metrics.
 
-FD / KID / improved precision-recall / the classifier score on the penultimate features of
-jaxgen's own Fashion-MNIST classifier (`feature_net`, weights shipped with a SHA-256), and
-the averaging of a family's per-example `evaluate` (bits/dim) over the test split.
+PSNR / SSIM per image (`similarity`, uint8 (N, H, W, C) pairs); FD / KID / improved
+precision-recall / the classifier score on the penultimate features of jaxgen's own
+Fashion-MNIST classifier (`feature_net`, weights shipped with a SHA-256), and the averaging
+of a family's per-example `evaluate` (bits/dim) over the test split.
   python -m jaxgen.metrics --real A.npz --fake B.npz --json      two image sets
   python sample.py --workdir=runs/demo --eval                     a trained model
 """
@@ -13,7 +14,8 @@ from jaxgen.metrics.frechet import frechet_distance, frechet_distance_features
 from jaxgen.metrics.images import load_images, to_feature_input
 from jaxgen.metrics.kid import kernel_distance
 from jaxgen.metrics.precision_recall import precision_recall
+from jaxgen.metrics.similarity import psnr, ssim
 
 __all__ = ["FD_LABEL", "classifier_score", "compare_features", "compare_images", "extract",
            "frechet_distance", "frechet_distance_features", "kernel_distance", "load_images",
-           "precision_recall", "to_feature_input"]
+           "precision_recall", "psnr", "ssim", "to_feature_input"]

@@ -151,7 +151,8 @@ def test_npy_instead_of_npz(tmp_path):
 
 
 def test_metrics_cli_reads_npz_through_data():
-    from jaxgen.data import npz
+    from jaxgen.data import image_files, npz
     from jaxgen.metrics import images
-    assert images.read_npz_images is npz.read_npz_images
-    assert images.check_images is npz.check_images
+    assert images.load_any is image_files.load_images
+    assert image_files.read_npz_images is npz.read_npz_images
+    assert image_files.check_images is npz.check_images

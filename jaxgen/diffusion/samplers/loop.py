@@ -27,6 +27,15 @@ def noise_source(rng: jax.Array, noise: jax.Array | None,
     return lambda i: jax.random.normal(jax.random.fold_in(rng, i), shape, jnp.float32)
 
 
+def make_ctx(denoise_fn: DenoiseFn, schedule: Schedule, grid: Grid,
+             draw: Callable[[jax.Array], jax.Array], *, sampler: str, eta: float,
+             prediction: str, clip_x0: bool, options: dict[str, Any]) -> Ctx:
+    """The context a `sampler` step sees, its options checked and resolved."""
+    opts = registry.resolve_options(sampler, eta, options)
+    check_prediction(prediction)
+    return Ctx(grid, denoise_fn, schedule, prediction, clip_x0, draw, opts)
+
+
 def sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, x_start: jax.Array,
                 ts: np.ndarray | Grid, *, rng: jax.Array, sampler: str = "ddim",
                 eta: float = 0.0, prediction: str = "eps", clip_x0: bool = True,
@@ -40,12 +49,11 @@ def sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, x_start: jax.Array,
     trajectory=True also returns x after each step, (N, B, H, W, C).
     """
     entry = registry.get(sampler)
-    opts = registry.resolve_options(sampler, eta, options)
-    check_prediction(prediction)
     grid = ts if isinstance(ts, Grid) else grid_from_timesteps(schedule, ts)
     x_start = x_start.astype(jnp.float32)
-    ctx = Ctx(grid, denoise_fn, schedule, prediction, clip_x0,
-              noise_source(rng, noise, x_start.shape), opts)
+    ctx = make_ctx(denoise_fn, schedule, grid, noise_source(rng, noise, x_start.shape),
+                   sampler=sampler, eta=eta, prediction=prediction, clip_x0=clip_x0,
+                   options=options)
 
     def body(state, i):
         state = entry.step(ctx, i, state)
