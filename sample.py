@@ -82,6 +82,9 @@ def parse(argv):
     p.add_argument("--eval_num", type=int, default=10_000, help="samples (and test images) scored")
     p.add_argument("--eval_batch", type=int, default=500, help="samples generated per call")
     p.add_argument("--eval_out", help="JSON file for --eval (default WORKDIR/eval.json)")
+    p.add_argument("--eval_bpd", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --eval, also bits/dim where the family has it (--no-eval_bpd: "
+                   "sample quality only, much faster for diffusion)")
     args = p.parse_args(argv)
     if not (args.out or args.out_dir or args.eval):
         p.error("give --out GRID.png and/or --out_dir DIR and/or --eval")
@@ -93,7 +96,7 @@ def evaluate(args, g, options) -> dict:
     from jaxgen.metrics import sample_eval
     result = sample_eval.run(g.config, g.family, g.state, test=g.dataset, step=g.step,
                              num=args.eval_num, seed=args.seed, options=options,
-                             batch_size=args.eval_batch)
+                             batch_size=args.eval_batch, likelihood=args.eval_bpd)
     result["workdir"] = str(g.workdir)
     out = Path(args.eval_out or g.workdir / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)

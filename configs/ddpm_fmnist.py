@@ -2,8 +2,10 @@
 
 Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   (none)  the real run:  python train.py --config=configs/ddpm_fmnist.py --workdir=runs/ddpm
-  demo    `make demo`: train + sample in under 10 minutes on 2 CPU cores
-  demo_v  the demo with v-prediction: the teacher of configs/distill_fmnist.py
+  demo    `make demo`: 1,500 steps of a 0.69M-parameter U-Net, v-prediction, sampled with
+          DPM-Solver++(2M) on 20 Karras steps (FD 57.7 vs 63.1 for 100 ancestral DDPM
+          steps of the same model, at a fifth of the cost; README "Fast sampling")
+  demo_v  the same (the name the distillation and editing docs use)
   smoke   seconds; used by the tests
 """
 from jaxgen.config import base_config
@@ -26,11 +28,10 @@ def get_config(arg=None):
         c.model.update(ch=16, ch_mult=(1, 2, 4), num_res_blocks=1)
         c.optim.update(lr=1e-3, warmup_steps=100)
         c.optim.ema_decay = 0.995
-        c.sample.update(sampler="ddpm", steps=100)  # ancestral sampling forgives a young model
+        c.diffusion.prediction = "v"
+        c.sample.update(sampler="dpmpp_2m", steps=20, spacing="karras")
         c.train.update(steps=1500, batch_size=64, log_every=100, checkpoint_every=500,
                        sample_every=0)
-        if arg == "demo_v":
-            c.diffusion.prediction = "v"
     elif arg == "smoke":
         c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
                        num_groups=4)

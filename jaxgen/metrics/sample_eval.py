@@ -58,7 +58,7 @@ def sample_quality(config, family, state, *, test, num: int, seed: int, options:
                 sample_s=sample_s)
 
 
-def likelihood(family, state, *, test, num: int, seed: int) -> dict:
+def _likelihood(family, state, *, test, num: int, seed: int) -> dict:
     """The family's per-example metrics (bits/dim) averaged over min(num, N_test) test images."""
     images, labels = subset(test, num)
     with _progress() as bar:
@@ -70,13 +70,14 @@ def likelihood(family, state, *, test, num: int, seed: int) -> dict:
 
 
 def run(config, family, state, *, test, step: int, num: int, seed: int, options: dict,
-        batch_size: int = 500) -> dict:
-    """Everything `sample.py --eval` reports, as one JSON-ready dict."""
+        batch_size: int = 500, likelihood: bool = True) -> dict:
+    """Everything `sample.py --eval` reports, as one JSON-ready dict (`likelihood=False`
+    leaves out bits/dim)."""
     t0 = time.perf_counter()
     result = sample_quality(config, family, state, test=test, num=num, seed=seed,
                             options=options, batch_size=batch_size)
-    if family.evaluate is not None:
-        result.update(likelihood(family, state, test=test, num=num, seed=seed))
+    if likelihood and family.evaluate is not None:
+        result.update(_likelihood(family, state, test=test, num=num, seed=seed))
     sample_cfg = config.sample.to_dict() if "sample" in config else {}
     return dict(result, family=config.family, step=step, seed=seed,
                 sample_options={**sample_cfg, **options}, wall_s=time.perf_counter() - t0,

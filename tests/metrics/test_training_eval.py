@@ -46,3 +46,15 @@ def test_sample_py_eval_writes_json(workdir, capsys):
     assert result["baseline"]["n_train_images"] > 0
     assert result["sample_options"]["steps"] == 3 and result["step"] == 4
     assert result["bits_per_dim"] > 0 and result["n_likelihood"] == 20
+
+
+def test_sample_py_eval_without_bpd(workdir, capsys):
+    """--no-eval_bpd (what `make demo` uses) scores samples only."""
+    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
+    sample = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sample)
+    sample.main([f"--workdir={workdir}", "--eval", "--eval_num=10", "--eval_batch=10",
+                 "--steps=2", "--no-eval_bpd", f"--eval_out={workdir / 'eval_nobpd.json'}"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "fd" in result and result["n_fake"] == 10
+    assert "bits_per_dim" not in result and "n_likelihood" not in result
