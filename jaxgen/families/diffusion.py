@@ -1,5 +1,6 @@
-"""Diffusion family: a U-Net denoiser trained with the DDPM objective (Ho et al. 2020),
-epsilon- or v-prediction, optional class conditioning with classifier-free guidance."""
+"""Diffusion family: a denoiser (`model.arch`: U-Net or DiT) trained with the DDPM objective
+(Ho et al. 2020), epsilon- or v-prediction, optional class conditioning with classifier-free
+guidance."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedu
 from jaxgen.diffusion.likelihood import nll_bound
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
-from jaxgen.models import UNet, UNetConfig
+from jaxgen.models.registry import arch_of, denoiser_config, make_denoiser
 from jaxgen.optim import apply_gradients, ema_update, make_optimizer
 
 
@@ -39,11 +40,11 @@ class DiffusionConfig:
             raise ValueError(f"config.diffusion.p_uncond={self.p_uncond} must be in [0, 1]")
 
 
-def model_config(config, num_classes: int) -> UNetConfig:
-    """The U-Net's typed config from `config.model`; `model.num_classes` is a switch (0: no
-    labels, else the dataset's class count is used) and the output channels follow the data."""
-    return config_lib.section(UNetConfig, config.model, where="model", num_classes=num_classes,
-                              out_channels=config.data.channels)
+def model_config(config, num_classes: int):
+    """The denoiser's typed config (`config.model.arch`: UNetConfig, ...) from `config.model`;
+    `model.num_classes` is a switch (0: no labels, else the dataset's class count is used) and
+    the output channels follow the data."""
+    return denoiser_config(config, num_classes=num_classes, out_channels=config.data.channels)
 
 
 def _draw_t_noise(key, num_steps: int, shape):
@@ -74,7 +75,7 @@ def train_forward(model, params, x_t, t, label, keys):
 
 def build(config, dataset) -> Family:
     num_classes = dataset.num_classes if config.model.num_classes else 0
-    model = UNet(model_config(config, num_classes))
+    model = make_denoiser(config, num_classes=num_classes, out_channels=config.data.channels)
     dcfg = config_lib.section(DiffusionConfig, config.diffusion, where="diffusion")
     schedule = make_schedule(dcfg.schedule, dcfg.num_steps, beta_start=dcfg.beta_start,
                              beta_end=dcfg.beta_end)
@@ -133,6 +134,6 @@ def build(config, dataset) -> Family:
                          num_timesteps=min(int(k), schedule.num_steps - 1))
 
     return Family(init=init, train_step=train_step, generate=generate,
-                  param_groups=lambda state: {"unet": state["params"]},
+                  param_groups=lambda state: {arch_of(config.model): state["params"]},
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
                   inference_keys=("params", "ema_params"))

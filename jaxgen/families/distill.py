@@ -28,7 +28,7 @@ from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.families.diffusion import DiffusionConfig, model_config, train_forward
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.distill_teacher import check_same_model, load_teacher
-from jaxgen.models import UNet
+from jaxgen.models.registry import arch_of, make_denoiser
 from jaxgen.optim import apply_gradients, make_optimizer
 
 
@@ -81,7 +81,7 @@ def build(config, dataset) -> Family:
     check_config(config, dcfg, len(steps))
     teacher_config, teacher, teacher_dir = load_teacher(dcfg.teacher)
     check_same_model(*_teacher_parts(config, teacher_config), str(teacher_dir))
-    model = UNet(model_config(config, 0))
+    model = make_denoiser(config, num_classes=0, out_channels=config.data.channels)
     diff = config_lib.section(DiffusionConfig, config.diffusion, where="diffusion")
     schedule = make_schedule(diff.schedule, diff.num_steps, beta_start=diff.beta_start,
                              beta_end=diff.beta_end)
@@ -135,5 +135,5 @@ def build(config, dataset) -> Family:
         return _generate(state["params"], rng=rng, num=num, **options)
 
     return Family(init=init, train_step=train_step, generate=generate,
-                  param_groups=lambda state: {"unet": state["params"]},
+                  param_groups=lambda state: {arch_of(config.model): state["params"]},
                   sample_options=GENERATE_OPTIONS, sample_info=info, inference_keys=("params",))
