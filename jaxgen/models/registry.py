@@ -11,9 +11,11 @@ from __future__ import annotations
 import flax.linen as nn
 
 from jaxgen import config as config_lib
+from jaxgen.models.dit import DiT, DiTConfig
 from jaxgen.models.unet import UNet, UNetConfig
 
-ARCHS: dict[str, tuple[type, type[nn.Module]]] = {"unet": (UNetConfig, UNet)}
+ARCHS: dict[str, tuple[type, type[nn.Module]]] = {"unet": (UNetConfig, UNet),
+                                                   "dit": (DiTConfig, DiT)}
 DEFAULT_ARCH = "unet"  # a config.json written before `model.arch` existed was a U-Net
 
 
