@@ -26,6 +26,7 @@ from jaxgen.diffusion import make_schedule
 from jaxgen.diffusion.distillation import distill_loss, draw_points, round_grids, round_steps
 from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.families.diffusion import DiffusionConfig, model_config, train_forward
+from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.distill_teacher import check_same_model, load_teacher
 from jaxgen.models.registry import arch_of, make_denoiser
@@ -104,7 +105,8 @@ def build(config, dataset) -> Family:
         keys = example_keys(rng, batch["index"])
         ts, alpha, sigma, eps = jax.vmap(draw, in_axes=(0, None))(keys, r)   # (B,) each
         bcast = lambda xs: tuple(v[:, None, None, None] for v in xs)  # noqa: E731
-        student = lambda z, t: train_forward(model, params, z, t, None, keys)  # noqa: E731
+        student = lambda z, t: train_forward(model, params, z, t, None, keys,  # noqa: E731
+                                             dropout=bool(config.model.get("dropout", 0.0)))
         teach = lambda z, t: model.apply({"params": teacher_params}, z, t)  # noqa: E731
         per_example = distill_loss(student, teach, batch["image"], eps, ts, bcast(alpha),
                                    bcast(sigma), teacher_prediction=teacher_prediction,
@@ -126,7 +128,7 @@ def build(config, dataset) -> Family:
                        student_steps=grids.steps[r].astype(jnp.float32))
         return new, metrics
 
-    _generate, info = make_generate(model, schedule, shape, num_classes=0, prediction="v",
+    _generate, info = make_generate(model, schedule, shape, cond=Conditioning(), prediction="v",
                                     defaults=config.sample)
 
     def generate(state, *, rng, num, use_ema=True, **options):
