@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgen import api
+from jaxgen import api, sampling
+from jaxgen import config as config_lib
 from jaxgen.checkpoint import CheckpointError, quiet_abandoned_reads
 from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.utils.images import save_captioned_grid, save_each, save_grid
@@ -109,9 +110,11 @@ def read_prompts(args) -> list[str] | None:
     return [("" if p == '""' else p) for p in prompts] or None   # a line "" is the empty prompt
 
 
-def check_text_model(g, prompts) -> None:
-    if prompts is not None and "text" not in g.config:
-        raise ValueError(f"--prompt / --prompts_file given, but {g.workdir} is not a "
+def check_text_model(args, prompts) -> None:
+    """Prompts need a text-to-image workdir (checked on its config.json, before loading)."""
+    workdir = sampling.resolve(args.workdir, args.checkpoint)[0]
+    if prompts is not None and "text" not in config_lib.load_workdir_config(workdir):
+        raise ValueError(f"--prompt / --prompts_file given, but {workdir} is not a "
                          f"text-to-image model (its config has no text section); sample it "
                          f"without prompts, or train one: python train.py "
                          f"--config=configs/t2i_compose.py:demo --workdir=runs/t2i_demo")
@@ -135,6 +138,8 @@ def main(argv):
     compile_cache.enable()
     args = parse(argv)
     try:
+        prompts = read_prompts(args)
+        check_text_model(args, prompts)
         g = api.load(args.workdir, checkpoint=args.checkpoint)
     except (ValueError, FileNotFoundError, CheckpointError) as e:  # message, no traceback
         sys.exit(f"sample.py: error: {e}")
@@ -142,8 +147,6 @@ def main(argv):
     if args.raw:
         options["use_ema"] = False
     try:
-        prompts = read_prompts(args)
-        check_text_model(g, prompts)
         if prompts:
             options["prompts"] = [p for p in prompts for _ in range(args.num)]
         if args.mode == "generate" and g.info(**options):
