@@ -154,7 +154,8 @@ def build(config, dataset) -> Family:
         """Negative ELBO of batch["image"] (B, H, W, C), 8-bit values in [-1, 1], in bits/dim:
         {"bits_per_dim", "prior_bpd", "diffusion_bpd", "decoder_bpd"}, float32 (B,) each. The
         sum over steps is estimated on `num_timesteps` strata (default config.eval.bpd_timesteps,
-        else 50; T - 1 is exact). Conditional models are scored with the null class / empty prompt."""
+        else 50; T - 1 is exact). Conditional models are scored with the null class or the
+        empty prompt."""
         k = num_timesteps or config.eval.get("bpd_timesteps", 50)
         params = sampling_params(state, use_ema)
         return _evaluate(params, jnp.asarray(batch["image"]), rng,

@@ -55,8 +55,9 @@ def test_one_text_conditioned_step(name, freeze):
     for _ in range(3):   # zero-initialised output layers: gradients reach the encoder at step 3
         new, metrics = step(new, batch)
     assert np.isfinite(float(metrics["loss"])) and float(metrics["grad_norm"]) > 0
-    changed = lambda k: any(not np.array_equal(a, b) for a, b in  # noqa: E731
-                            zip(jax.tree.leaves(state["params"][k]), jax.tree.leaves(new["params"][k])))
+    leaves = lambda s, k: jax.tree.leaves(s["params"][k])  # noqa: E731
+    changed = lambda k: any(not np.array_equal(a, b)  # noqa: E731
+                            for a, b in zip(leaves(state, k), leaves(new, k)))
     assert changed("denoiser") and changed("text") != freeze
     assert set(family.param_groups(state)) == {config.model.arch, "text"}
 

@@ -41,15 +41,18 @@ def expected_params(cfg: DiTConfig, in_ch: int, tokens: int) -> int:
     """DiT's parameter count: patch embed, time MLP, class table, per block adaLN (6D) +
     qkv + out + MLP, final adaLN (2D) + projection; a learned position table adds N * D."""
     d, p, r = cfg.width, cfg.patch_size, cfg.mlp_ratio
+    out = p * p * cfg.out_channels
     block = (6 * d * d + 6 * d) + (3 * d * d + 3 * d) + (d * d + d) + (2 * r * d * d + r * d + d)
-    return ((p * p * in_ch * d + d) + 2 * (d * d + d) + (cfg.num_classes + 1) * d * bool(cfg.num_classes)
-            + cfg.depth * block + (2 * d * d + 2 * d) + (d * p * p * cfg.out_channels + p * p * cfg.out_channels)
-            + (tokens * d if cfg.pos_embed == "learned" else 0))
+    classes = (cfg.num_classes + 1) * d if cfg.num_classes else 0
+    return ((p * p * in_ch * d + d) + 2 * (d * d + d) + classes + cfg.depth * block
+            + (2 * d * d + 2 * d) + (d * out + out) + (tokens * d if cfg.pos_embed == "learned" else 0))
 
 
-@pytest.mark.parametrize("cfg,hw,c", [(TINY, 28, 1),
-                                      (dataclasses.replace(TINY, patch_size=4, num_classes=0,
-                                                           out_channels=3, pos_embed="learned"), 32, 3)])
+RGB_LEARNED = dataclasses.replace(TINY, patch_size=4, num_classes=0, out_channels=3,
+                                  pos_embed="learned")
+
+
+@pytest.mark.parametrize("cfg,hw,c", [(TINY, 28, 1), (RGB_LEARNED, 32, 3)])
 def test_shapes_and_parameter_count(cfg, hw, c):
     x, t = inputs(hw, c)
     label = jnp.array([1, 2], jnp.int32) if cfg.num_classes else None
