@@ -42,9 +42,9 @@ def test_prompt_inputs_repeat_and_bad_prompts_are_clear_errors():
         TEXT.sample_input(2, prompts=["a red bag on the"])
 
 
-@pytest.mark.parametrize("name,freeze", [  # the U-Net's compile is the slow one
-    pytest.param("t2i_compose:smoke", True, marks=pytest.mark.slow),
-    ("t2i_compose:dit_smoke", False)])
+@pytest.mark.slow  # make test: a DiT text step runs in tests/families/test_sharded_step.py
+@pytest.mark.parametrize("name,freeze", [("t2i_compose:smoke", True),
+                                         ("t2i_compose:dit_smoke", False)])
 def test_one_text_conditioned_step(name, freeze):
     config = smoke_config(name, **{"text.freeze": freeze, "optim.warmup_steps": 0})
     dataset = data_lib.load_dataset(config.data, split="train")
@@ -63,15 +63,18 @@ def test_one_text_conditioned_step(name, freeze):
 
 
 def _text_mlm_workdir(tmp_path, checkpoint=True):
-    """A text_mlm workdir holding its initial encoder as checkpoint 0 (or no checkpoint)."""
+    """A text_mlm workdir with random encoder parameters as checkpoint 0 (or no checkpoint)."""
     config = smoke_config("text_mlm")
-    family = families.build(config, data_lib.load_dataset(config.data, split="train"))
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "config.json").write_text(config_lib.to_json(config))
     if not checkpoint:
         return tmp_path
+    family = families.build(config, data_lib.load_dataset(config.data, split="train"))
+    rng = np.random.default_rng(0)
+    fill = lambda s: (rng.normal(size=s.shape).astype(s.dtype)  # noqa: E731
+                      if s.dtype.kind == "f" else np.zeros(s.shape, s.dtype))
     ckpt = Checkpointer(tmp_path / "checkpoints")
-    ckpt.save(0, init_fn(family, 1)(), dict(step=0, images_seen=0))
+    ckpt.save(0, jax.tree.map(fill, jax.eval_shape(init_fn(family, 1))), dict(step=0, images_seen=0))
     ckpt.close()
     return tmp_path
 
