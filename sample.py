@@ -5,6 +5,8 @@
   python sample.py --workdir=runs/demo --eval --eval_num=2000    # metrics -> runs/demo/eval.json
   python sample.py --workdir=runs/demo --mode=img2img --image=x.png --strength=0.6 --out=e.png
   python sample.py --workdir=runs/demo --mode=inpaint --image=test.npz --mask=left_half --out=i.png
+  python sample.py --workdir=runs/t2i --prompt "a red bag" --prompt "two blue sandals" --num=8 \
+      --guidance=3 --out=t2i.png    # text-to-image: one row of --num images per prompt
 
 The family (diffusion, GAN, VAE) is read from the workdir's config.json; EMA
 parameters are used when the family keeps them. Same --seed, same images.
@@ -14,10 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgen import api
+from jaxgen import api, sampling
+from jaxgen import config as config_lib
 from jaxgen.checkpoint import CheckpointError, quiet_abandoned_reads
 from jaxgen.utils import compile_cache, xla_flags
-from jaxgen.utils.images import save_each, save_grid
+from jaxgen.utils.images import save_captioned_grid, save_each, save_grid
 
 from jaxgen.diffusion import SAMPLERS, SPACINGS, sampler_options
 
@@ -69,6 +72,9 @@ def parse(argv):
         p.add_argument(f"--{name}", type=float, help=f"{'/'.join(takers)} option (default {default})")
     p.add_argument("--labels", type=_ints, help="class ids for a class-conditional model, e.g. "
                    "0,3,7 (repeated to --num)")
+    p.add_argument("--prompt", action="append", help="a prompt for a text-to-image model "
+                   "(repeat for more; one grid row of --num images each; \"\" is unconditional)")
+    p.add_argument("--prompts_file", help="a text file of prompts, one per line (one row each)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight w: "
                    "eps_c + w (eps_c - eps_uncond); 0 = plain conditional")
     p.add_argument("--guidance_interval", type=_pair, help="LO,HI: guide only at noise levels "
@@ -133,12 +139,49 @@ def edit(args, g, options) -> None:
         print(f"wrote {len(save_each(args.out_dir, results))} PNGs to {args.out_dir}")
 
 
+def read_prompts(args) -> list[str] | None:
+    """--prompt values, then the lines of --prompts_file (blank lines skipped, a line "" is the
+    empty prompt); None if neither."""
+    prompts = list(args.prompt or [])
+    if args.prompts_file:
+        path = Path(args.prompts_file)
+        if not path.is_file():
+            raise ValueError(f"--prompts_file={path} not found; give a text file with one "
+                             f"prompt per line")
+        prompts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [("" if p == '""' else p) for p in prompts] or None   # a line "" is the empty prompt
+
+
+def check_text_model(args, prompts) -> None:
+    """Prompts need a text-to-image workdir (checked on its config.json, before loading)."""
+    workdir = sampling.resolve(args.workdir, args.checkpoint)[0]
+    if prompts is not None and "text" not in config_lib.load_workdir_config(workdir):
+        raise ValueError(f"--prompt / --prompts_file given, but {workdir} is not a "
+                         f"text-to-image model (its config has no text section); sample it "
+                         f"without prompts, or train one: python train.py "
+                         f"--config=configs/t2i_compose.py:demo --workdir=runs/t2i_demo")
+    for i, prompt in enumerate(prompts or []):
+        if not prompt:
+            print(f"row {i}: the empty prompt is the unconditional sample")
+
+
+def write_prompt_grid(args, images, prompts) -> None:
+    """The captioned grid (one row per prompt) and OUT.txt listing the row prompts."""
+    out = save_captioned_grid(args.out, images, prompts, ncols=args.num, scale=args.scale)
+    sidecar = out.with_suffix(".txt")
+    shown = [p or '"" (unconditional)' for p in prompts]
+    sidecar.write_text("".join(f"row {i}: {p}\n" for i, p in enumerate(shown)))
+    print(f"wrote {out} ({len(prompts)} prompts x {args.num} images) and {sidecar}")
+
+
 def main(argv):
     xla_flags.configure()
     quiet_abandoned_reads()
     compile_cache.enable()
     args = parse(argv)
     try:
+        prompts = read_prompts(args)
+        check_text_model(args, prompts)
         g = api.load(args.workdir, checkpoint=args.checkpoint)
     except (ValueError, FileNotFoundError, CheckpointError) as e:  # message, no traceback
         sys.exit(f"sample.py: error: {e}")
@@ -146,18 +189,23 @@ def main(argv):
     if args.raw:
         options["use_ema"] = False
     try:
-        if args.mode in ("img2img", "inpaint"):
-            return edit(args, g, options)
+        if args.mode in ("img2img", "inpaint"):   # a prompt (text models) guides the edit
+            return edit(args, g, dict(options, prompts=prompts) if prompts else options)
+        if prompts:
+            options["prompts"] = [p for p in prompts for _ in range(args.num)]
         if args.mode == "generate" and g.info(**options):
             print("sampling: " + ", ".join(f"{k}={v}" for k, v in g.info(**options).items()))
         if args.eval:
             evaluate(args, g, options)
         if not (args.out or args.out_dir):
             return
-        images = g.sample(args.num, seed=args.seed, mode=args.mode, **options)
+        num = args.num * len(prompts or [None])
+        images = g.sample(num, seed=args.seed, mode=args.mode, **options)
     except (ValueError, FileNotFoundError) as e:  # bad option or input: message, no traceback
         sys.exit(f"sample.py: error: {e}")
-    if args.out:
+    if args.out and prompts:
+        write_prompt_grid(args, images, prompts)
+    elif args.out:
         print(f"wrote {save_grid(args.out, images, scale=args.scale)} "
               f"({args.num} images, {g.config.family}, step {g.step:,})")
     if args.out_dir:

@@ -14,8 +14,9 @@ from jaxgen.config import base_config
 def get_config(arg=None):
     c = base_config()
     c.family = "diffusion"
-    c.model = dict(ch=64, ch_mult=(1, 2, 2), num_res_blocks=2, attn_resolutions=(7,),
-                   dropout=0.0, num_classes=0, num_groups=8, num_heads=1, dtype="float32")
+    c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
+                   attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
+                   dtype="float32")
     c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
                        prediction="eps", p_uncond=0.1)
     c.sample = dict(sampler="ddim", steps=50, eta=0.0)

@@ -6,6 +6,7 @@
     g.config.model.ch, g.step, g.info(sampler="heun", steps=10)  # {"nfe": 19, ...}
     edited = g.img2img(images, strength=0.6)           # SDEdit (diffusion workdirs)
     filled = g.inpaint(images, "left_half")            # RePaint; known pixels kept exactly
+    jaxgen.load("runs/t2i_demo").sample(8, prompts=["a red bag"], guidance=3)   # text-to-image
 
 Only what sampling reads is restored (parameters / EMA, not the optimiser moments).
 """
@@ -30,7 +31,8 @@ class Generator:
     def sample(self, num: int = 16, *, seed: int = 0, mode: str = "generate",
                **options) -> np.ndarray:
         """uint8 (num, H, W, C) images; same seed and options, same images. `options` are the
-        family's (`family.sample_options`: sampler, steps, spacing, guidance, labels, eta, ...);
+        family's (`family.sample_options`: sampler, steps, spacing, guidance, labels, prompts (a
+        text-to-image model's, repeated to num), eta, ...);
         `mode` a family's extra mode (VAE: "reconstruct", "interpolate")."""
         if num < 1:
             raise ValueError(f"num={num} must be >= 1")

@@ -33,6 +33,18 @@ def make_optimizer(cfg, total_steps: int) -> tuple[optax.GradientTransformation,
     return optax.chain(*parts), schedule
 
 
+def freeze_groups(tx: optax.GradientTransformation, frozen: tuple[str, ...]):
+    """`tx` for every top-level parameter group except those named in `frozen`, whose updates
+    are zero (optax.set_to_zero through multi_transform: no optimiser moments kept for them)."""
+    if not frozen:
+        return tx
+
+    def labels(params):
+        return {k: jax.tree.map(lambda _, k=k: "frozen" if k in frozen else "train", v)
+                for k, v in params.items()}
+    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+
+
 def ema_update(ema_params, params, step, decay: float):
     """ema <- d * ema + (1 - d) * params, with d warmed up as min(decay, (1+step)/(10+step))."""
     step = jnp.asarray(step, jnp.float32)

@@ -22,9 +22,11 @@ def root() -> Path:
 
 
 def smoke_config(name: str = "ddpm_fmnist", **overrides):
-    """Loads configs/<name>.py:smoke with {"train.steps": "6", ...} overrides applied."""
+    """Loads configs/<name>.py:smoke (or <name> = "file:variant" as given) with
+    {"train.steps": "6", ...} overrides applied."""
     from jaxgen import config as config_lib
-    config = config_lib.load_config(str(ROOT / "configs" / f"{name}.py:smoke"))
+    file, _, variant = name.partition(":")
+    config = config_lib.load_config(str(ROOT / "configs" / f"{file}.py:{variant or 'smoke'}"))
     return config_lib.apply_overrides(config, {k: str(v) for k, v in overrides.items()})
 
 
@@ -36,6 +38,19 @@ def diffusion_workdir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("uncond")
     run(smoke_config(**{"train.steps": 4}), path)
     return path
+
+
+def untrained_workdir(config, workdir) -> Path:
+    """A workdir holding `config`'s config.json and its initial state as checkpoint 0 (no
+    training step compiled): for tests that only load or sample a model."""
+    from jaxgen.train import loop as loop_lib
+    from jaxgen.train.logging import default_console
+    workdir = loop_lib.prepare_workdir(workdir)
+    loop = loop_lib.Loop(config, workdir, default_console())
+    loop_lib.save_config(config, workdir)
+    loop.save(0)
+    loop.checkpointer.close()
+    return workdir
 
 
 def script_env() -> dict:

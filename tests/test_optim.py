@@ -1,9 +1,11 @@
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
-from jaxgen.optim import ema_update, learning_rate, make_optimizer
+from jaxgen.optim import (apply_gradients, ema_update, freeze_groups, learning_rate,
+                          make_optimizer)
 
 
 def _cfg(**kw):
@@ -42,3 +44,15 @@ def test_ema_warmup_and_decay():
     np.testing.assert_allclose(ema_update(ema, p, 0, 0.999)["w"], 0.9, rtol=1e-6)
     # late: d = decay
     np.testing.assert_allclose(ema_update(ema, p, 10**6, 0.99)["w"], 0.01, rtol=1e-4)
+
+
+def test_frozen_groups_get_no_update_and_no_moments():
+    tx, _ = make_optimizer(_cfg(warmup_steps=0, decay="constant"), 10)
+    tx = freeze_groups(tx, ("text",))
+    params = {"text": {"w": jnp.ones(3)}, "denoiser": {"w": jnp.ones(2)}}
+    grads = {"text": {"w": jnp.ones(3)}, "denoiser": {"w": jnp.ones(2)}}
+    new, state = apply_gradients(tx, grads, tx.init(params), params)
+    np.testing.assert_array_equal(new["text"]["w"], 1.0)
+    assert np.all(np.asarray(new["denoiser"]["w"]) < 1.0)
+    moments = [x.size for x in jax.tree.leaves(state.inner_states["frozen"])]
+    assert sum(moments) == 0, moments

@@ -22,20 +22,22 @@ CondDenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # (x_t, 
 
 
 def guided(denoise_fn: CondDenoiseFn, labels: jax.Array, *, weight: float | jax.Array,
-           null_label: int, interval: tuple[float, float] | None = None,
+           null_label, interval: tuple[float, float] | None = None,
            schedule: Schedule | None = None) -> DenoiseFn:
     """A denoise_fn(x_t (B,H,W,C), t (B,)) for the samplers, guiding `denoise_fn` toward
-    `labels` (B,) int with weight w; `null_label` is the unconditional class. `interval` (lo, hi)
+    `labels` with weight w. labels: class ids (B,), or any per-example condition (B, ...) such
+    as a prompt's tokens (B, L); `null_label`: one example's unconditional input, broadcast to
+    labels' shape (the null class id, or the tokens of the empty prompt). `interval` (lo, hi)
     in sigma_vp needs the `schedule` (t -> sigma_vp, fractional t allowed)."""
     if interval is not None and schedule is None:
         raise ValueError("guided(interval=...) needs schedule= to map t to sigma; pass it")
 
     def guided_fn(x_t: jax.Array, t: jax.Array) -> jax.Array:
-        null = jnp.full_like(labels, null_label)
+        null = jnp.broadcast_to(jnp.asarray(null_label, labels.dtype), labels.shape)
         out = denoise_fn(jnp.concatenate([x_t, x_t]), jnp.concatenate([t, t]),
                          jnp.concatenate([labels, null]))                # (2B, H, W, C)
         cond, uncond = jnp.split(out, 2)
-        w = jnp.broadcast_to(jnp.asarray(weight, cond.dtype), t.shape)   # (B,)
+        w = jnp.broadcast_to(jnp.asarray(weight, cond.dtype), t.shape)  # (B,)
         if interval is not None:
             sigma = sigma_at(schedule, t)                                # (B,)
             w = jnp.where((sigma >= interval[0]) & (sigma <= interval[1]), w, 0.0)

@@ -1,5 +1,7 @@
-"""Diffusion family: a U-Net denoiser trained with the DDPM objective (Ho et al. 2020),
-epsilon- or v-prediction, optional class conditioning with classifier-free guidance."""
+"""Diffusion family: a denoiser (`model.arch`: U-Net or DiT) trained with the DDPM objective
+(Ho et al. 2020), epsilon- or v-prediction, conditioned on nothing, a class (`model.num_classes`)
+or a prompt (`config.text`: a byte-level text encoder, see families/text_cond.py), with
+classifier-free guidance toward the condition."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,18 +14,20 @@ import optax
 from jaxgen import config as config_lib
 from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedule
 from jaxgen.diffusion.likelihood import nll_bound
+from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_edit import make_edit
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
+from jaxgen.families.text_cond import build_text_network
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
-from jaxgen.models import UNet, UNetConfig
-from jaxgen.optim import apply_gradients, ema_update, make_optimizer
+from jaxgen.models.registry import arch_of, denoiser_config, make_denoiser
+from jaxgen.optim import apply_gradients, ema_update, freeze_groups, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
     """`config.diffusion`: the noise schedule (T = num_steps training steps), what the network
-    predicts ("eps" or "v"), and p_uncond, the probability that a label is replaced by the null
-    class in training (classifier-free guidance; class-conditional models only)."""
+    predicts ("eps" or "v"), and p_uncond, the probability that a label or prompt is replaced by
+    the null class or the empty prompt in training (classifier-free guidance)."""
     schedule: str = "cosine"
     num_steps: int = 1000
     beta_start: float = 1e-4
@@ -40,11 +44,11 @@ class DiffusionConfig:
             raise ValueError(f"config.diffusion.p_uncond={self.p_uncond} must be in [0, 1]")
 
 
-def model_config(config, num_classes: int) -> UNetConfig:
-    """The U-Net's typed config from `config.model`; `model.num_classes` is a switch (0: no
-    labels, else the dataset's class count is used) and the output channels follow the data."""
-    return config_lib.section(UNetConfig, config.model, where="model", num_classes=num_classes,
-                              out_channels=config.data.channels)
+def model_config(config, num_classes: int):
+    """The denoiser's typed config (`config.model.arch`: UNetConfig, ...) from `config.model`;
+    `model.num_classes` is a switch (0: no labels, else the dataset's class count is used) and
+    the output channels follow the data."""
+    return denoiser_config(config, num_classes=num_classes, out_channels=config.data.channels)
 
 
 def _draw_t_noise(key, num_steps: int, shape):
@@ -53,17 +57,11 @@ def _draw_t_noise(key, num_steps: int, shape):
     return jax.random.randint(k_t, (), 0, num_steps), jax.random.normal(k_eps, shape)
 
 
-def _cfg_labels(keys, labels, num_classes: int, p_uncond: float):
-    """Replaces each label by the null class id with probability p_uncond (Ho & Salimans 2022)."""
-    drop = jax.vmap(lambda k: jax.random.bernoulli(jax.random.fold_in(k, 7), p_uncond))(keys)
-    return jnp.where(drop, num_classes, labels)
-
-
-def train_forward(model, params, x_t, t, label, keys):
+def train_forward(model, params, x_t, t, label, keys, *, dropout: bool):
     """The network in training mode. With dropout, each example is run with its own dropout key
     (vmap over the batch), derived from its global index like its noise, so a batch split over
     devices or processes draws the same masks as one device."""
-    if not model.config.dropout:
+    if not dropout:
         return model.apply({"params": params}, x_t, t, label, train=True)
 
     def one(x, t_, y, key):
@@ -73,29 +71,59 @@ def train_forward(model, params, x_t, t, label, keys):
     return jax.vmap(one)(x_t, t, label, keys)
 
 
-def build(config, dataset) -> Family:
+def make_network(config, dataset):
+    """(model, Conditioning, pretrained(params) -> params, frozen parameter groups): the
+    denoiser of `config.model.arch`, behind a text encoder when the config has a `text`
+    section; `model(x, t, cond_input, *, train)` either way."""
     num_classes = dataset.num_classes if config.model.num_classes else 0
-    model = UNet(model_config(config, num_classes))
+    denoiser = make_denoiser(config, num_classes=num_classes, out_channels=config.data.channels)
+    if "text" not in config:
+        kind = "class" if num_classes else "none"
+        return denoiser, Conditioning(kind, num_classes=num_classes), (lambda p: p), ()
+    if num_classes:
+        raise ValueError(f"config.model.num_classes={config.model.num_classes} and config.text "
+                         f"are both set; a model is conditioned on a class or on a prompt: pass "
+                         f"--config.model.num_classes=0")
+    return build_text_network(config, dataset, denoiser)
+
+
+def uses_dropout(config) -> bool:
+    """Whether a training step draws dropout masks (denoiser, or a text encoder not frozen)."""
+    text = config.get("text") or {}
+    return bool(config.model.get("dropout", 0.0)
+                or (text.get("dropout", 0.0) and not text.get("freeze", False)))
+
+
+def param_groups(config, params) -> dict:
+    """{"unet" | "dit": denoiser parameters[, "text": encoder parameters]}."""
+    if "text" not in config:
+        return {arch_of(config.model): params}
+    return {arch_of(config.model): params["denoiser"], "text": params["text"]}
+
+
+def build(config, dataset) -> Family:
+    model, cond, pretrained, frozen = make_network(config, dataset)
+    dropout = uses_dropout(config)
     dcfg = config_lib.section(DiffusionConfig, config.diffusion, where="diffusion")
     schedule = make_schedule(dcfg.schedule, dcfg.num_steps, beta_start=dcfg.beta_start,
                              beta_end=dcfg.beta_end)
     tx, lr = make_optimizer(config.optim, config.train.steps)
+    tx = freeze_groups(tx, frozen)
     shape = (config.data.image_size, config.data.image_size, config.data.channels)
     prediction, ema_decay = dcfg.prediction, config.optim.ema_decay
 
     def init(rng):
         x, t = jnp.zeros((1, *shape)), jnp.zeros((1,), jnp.int32)
-        label = jnp.zeros((1,), jnp.int32) if num_classes else None
-        params = model.init(rng, x, t, label)["params"]
+        params = pretrained(model.init(rng, x, t, cond.null_input(1))["params"])
         ema = dict(ema_params=params) if ema_decay > 0 else {}
         return dict(params=params, opt_state=tx.init(params), **ema)
 
     def loss_fn(params, batch, rng, axis_name):
         keys = example_keys(rng, batch["index"])
         t, noise = jax.vmap(lambda k: _draw_t_noise(k, schedule.num_steps, shape))(keys)
-        label = (_cfg_labels(keys, batch["label"], num_classes, dcfg.p_uncond)
-                 if num_classes else None)
-        denoise = lambda x_t, t_: train_forward(model, params, x_t, t_, label, keys)  # noqa: E731
+        y = cond.train_input(batch, keys, dcfg.p_uncond)
+        denoise = lambda x_t, t_: train_forward(model, params, x_t, t_, y, keys,  # noqa: E731
+                                                dropout=dropout)
         per_example = diffusion_loss(denoise, schedule, batch["image"], t=t, noise=noise,
                                      prediction=prediction)
         return mean_over_batch(per_example, axis_name)
@@ -109,8 +137,8 @@ def build(config, dataset) -> Family:
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
         return new, metrics
 
-    _generate, info = make_generate(model, schedule, shape, num_classes=num_classes,
-                                    prediction=prediction, defaults=config.sample)
+    _generate, info = make_generate(model, schedule, shape, cond=cond, prediction=prediction,
+                                    defaults=config.sample)
 
     def generate(state, *, rng, num, use_ema=True, **options):
         """Samples `num` images (see `diffusion_sampling.make_generate` for the options)."""
@@ -118,7 +146,7 @@ def build(config, dataset) -> Family:
 
     @functools.partial(jax.jit, static_argnames=("num_timesteps",))
     def _evaluate(params, images, rng, *, num_timesteps):
-        null = jnp.full(images.shape[:1], num_classes, jnp.int32) if num_classes else None
+        null = cond.null_input(images.shape[0])
         denoise = lambda x_t, t: model.apply({"params": params}, x_t, t, null)  # noqa: E731
         return nll_bound(denoise, schedule, images, rng=rng, num_timesteps=num_timesteps,
                          prediction=prediction)
@@ -127,15 +155,16 @@ def build(config, dataset) -> Family:
         """Negative ELBO of batch["image"] (B, H, W, C), 8-bit values in [-1, 1], in bits/dim:
         {"bits_per_dim", "prior_bpd", "diffusion_bpd", "decoder_bpd"}, float32 (B,) each. The
         sum over steps is estimated on `num_timesteps` strata (default config.eval.bpd_timesteps,
-        else 50; T - 1 is exact). Class-conditional models are scored with the null class."""
+        else 50; T - 1 is exact). Conditional models are scored with the null class or the
+        empty prompt."""
         k = num_timesteps or config.eval.get("bpd_timesteps", 50)
         params = sampling_params(state, use_ema)
         return _evaluate(params, jnp.asarray(batch["image"]), rng,
                          num_timesteps=min(int(k), schedule.num_steps - 1))
 
     return Family(init=init, train_step=train_step, generate=generate,
-                  param_groups=lambda state: {"unet": state["params"]},
+                  param_groups=lambda state: param_groups(config, state["params"]),
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
                   inference_keys=("params", "ema_params"),
-                  tasks=make_edit(model, schedule, num_classes=num_classes,
+                  tasks=make_edit(model, schedule, cond=cond,
                                   prediction=prediction, defaults=config.sample))

@@ -13,6 +13,7 @@ from jaxgen.diffusion import nfe
 from jaxgen.diffusion.img2img import check_strength, sdedit, start_step
 from jaxgen.diffusion.inpaint import check_repaint, repaint, repaint_nfe
 from jaxgen.families.base import Task, sampling_params
+from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_sampling import conditioning, denoiser, resolve
 
 REPAINT_DEFAULTS = {"jump_length": 10, "resample": 10}   # Lugmayr et al. 2022, sec. 5
@@ -21,16 +22,17 @@ _STATIC = ("sampler", "steps", "spacing", "options", "interval", "clip_x0")
 
 def _split(kwargs: dict) -> tuple[dict, dict]:
     """(conditioning keywords, sampler keywords) of one call."""
-    cond = {k: kwargs.pop(k, None) for k in ("labels", "guidance", "guidance_interval")}
+    cond = {k: kwargs.pop(k, None) for k in ("labels", "prompts", "guidance",
+                                             "guidance_interval")}
     return cond, kwargs
 
 
-def make_edit(model, schedule, *, num_classes: int, prediction: str, defaults) -> dict:
+def make_edit(model, schedule, *, cond: Conditioning, prediction: str, defaults) -> dict:
     """{"img2img": Task, "inpaint": Task}: run(state, images float32 (N, H, W, C) in [-1, 1],
     *, rng, ...) -> float32 (N, H, W, C), and info(...) -> what it runs."""
     def fn(params, labels, weight, interval):
-        return denoiser(model, params, labels, weight, num_classes=num_classes,
-                        interval=interval, schedule=schedule)
+        return denoiser(model, params, labels, weight, cond=cond, interval=interval,
+                        schedule=schedule)
 
     @functools.partial(jax.jit, static_argnames=("strength", *_STATIC))
     def _img2img(params, rng, x0, labels, weight, *, strength, sampler, steps, spacing,
@@ -52,9 +54,9 @@ def make_edit(model, schedule, *, num_classes: int, prediction: str, defaults) -
 
     def prepare(state, images, use_ema, clip_x0, kwargs):
         """(params, x0, labels, weight, static keywords) of one call."""
-        cond, kwargs = _split(kwargs)
-        labels, weight, interval = conditioning(len(images), num_classes=num_classes,
-                                                defaults=defaults, **cond)
+        given, kwargs = _split(kwargs)
+        labels, weight, interval = conditioning(len(images), cond=cond, defaults=defaults,
+                                                **given)
         static = dict(interval=interval, clip_x0=bool(clip_x0), **resolve(defaults, **kwargs))
         params = sampling_params(state, use_ema)
         return params, jnp.asarray(images, jnp.float32), labels, weight, static

@@ -26,9 +26,10 @@ from jaxgen.diffusion import make_schedule
 from jaxgen.diffusion.distillation import distill_loss, draw_points, round_grids, round_steps
 from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.families.diffusion import DiffusionConfig, model_config, train_forward
+from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.distill_teacher import check_same_model, load_teacher
-from jaxgen.models import UNet
+from jaxgen.models.registry import arch_of, make_denoiser
 from jaxgen.optim import apply_gradients, make_optimizer
 
 
@@ -81,7 +82,7 @@ def build(config, dataset) -> Family:
     check_config(config, dcfg, len(steps))
     teacher_config, teacher, teacher_dir = load_teacher(dcfg.teacher)
     check_same_model(*_teacher_parts(config, teacher_config), str(teacher_dir))
-    model = UNet(model_config(config, 0))
+    model = make_denoiser(config, num_classes=0, out_channels=config.data.channels)
     diff = config_lib.section(DiffusionConfig, config.diffusion, where="diffusion")
     schedule = make_schedule(diff.schedule, diff.num_steps, beta_start=diff.beta_start,
                              beta_end=diff.beta_end)
@@ -104,7 +105,8 @@ def build(config, dataset) -> Family:
         keys = example_keys(rng, batch["index"])
         ts, alpha, sigma, eps = jax.vmap(draw, in_axes=(0, None))(keys, r)   # (B,) each
         bcast = lambda xs: tuple(v[:, None, None, None] for v in xs)  # noqa: E731
-        student = lambda z, t: train_forward(model, params, z, t, None, keys)  # noqa: E731
+        student = lambda z, t: train_forward(model, params, z, t, None, keys,  # noqa: E731
+                                             dropout=bool(config.model.get("dropout", 0.0)))
         teach = lambda z, t: model.apply({"params": teacher_params}, z, t)  # noqa: E731
         per_example = distill_loss(student, teach, batch["image"], eps, ts, bcast(alpha),
                                    bcast(sigma), teacher_prediction=teacher_prediction,
@@ -126,7 +128,7 @@ def build(config, dataset) -> Family:
                        student_steps=grids.steps[r].astype(jnp.float32))
         return new, metrics
 
-    _generate, info = make_generate(model, schedule, shape, num_classes=0, prediction="v",
+    _generate, info = make_generate(model, schedule, shape, cond=Conditioning(), prediction="v",
                                     defaults=config.sample)
 
     def generate(state, *, rng, num, use_ema=True, **options):
@@ -135,5 +137,5 @@ def build(config, dataset) -> Family:
         return _generate(state["params"], rng=rng, num=num, **options)
 
     return Family(init=init, train_step=train_step, generate=generate,
-                  param_groups=lambda state: {"unet": state["params"]},
+                  param_groups=lambda state: {arch_of(config.model): state["params"]},
                   sample_options=GENERATE_OPTIONS, sample_info=info, inference_keys=("params",))

@@ -21,6 +21,7 @@ import optax
 
 from jaxgen.data.tokens import MASK, NUM_BYTES
 from jaxgen.families.base import Family, example_keys, mean_over_batch
+from jaxgen.families.text_cond import check_captions
 from jaxgen.models.text import TextConfig, TextEncoder
 from jaxgen import config as config_lib
 from jaxgen.optim import apply_gradients, make_optimizer
@@ -57,21 +58,10 @@ def mlm_terms(model, params, tokens, keys, mlm_cfg, *, train=False, rngs=None) -
     return dict(loss=jnp.sum(ce * w, axis=1) / n, accuracy=jnp.sum(correct * w, axis=1) / n)
 
 
-def _check_dataset(dataset, cfg: TextConfig) -> int:
-    """The dataset's token length L, checked against the model."""
-    if getattr(dataset, "tokens", None) is None:
-        raise ValueError(f"family 'text_mlm' needs captions but {dataset.name!r} has none; set "
-                         f"--config.data.source=fashion_compose")
-    length = dataset.tokens.shape[1]
-    if length > cfg.max_len:
-        raise ValueError(f"captions of {dataset.name!r} are {length} tokens but model.max_len="
-                         f"{cfg.max_len}; set --config.model.max_len={length}")
-    return length
-
-
 def build(config, dataset) -> Family:
     cfg = model_config(config)
-    model, length, mlm_cfg = TextEncoder(cfg), _check_dataset(dataset, cfg), config.mlm
+    model, mlm_cfg = TextEncoder(cfg), config.mlm
+    length = check_captions(dataset, cfg, "family 'text_mlm'", "model")
     tx, lr = make_optimizer(config.optim, config.train.steps)
 
     def init(rng):

@@ -1,4 +1,5 @@
-"""Flax Linen modules: the diffusion U-Net and the reusable layers other families share."""
+"""Flax Linen modules: the diffusion U-Net and DiT, the text encoder, and the reusable layers
+the families share."""
 from jaxgen.models.layers import (AttnBlock, Downsample, ResBlock, Upsample, group_norm,
                                   sinusoidal_embedding, upsample_nearest)
 from jaxgen.models.unet import UNet, UNetConfig
@@ -16,3 +17,7 @@ __all__ += ["ConvTranspose", "DCGANConfig", "Discriminator", "Generator", "VAE",
 from jaxgen.models.text import TextConfig, TextEncoder  # noqa: E402
 
 __all__ += ["TextConfig", "TextEncoder"]
+from jaxgen.models.attention import Attention, CrossAttnBlock, TextContext  # noqa: E402
+from jaxgen.models.dit import DiT, DiTConfig  # noqa: E402
+
+__all__ += ["Attention", "CrossAttnBlock", "DiT", "DiTConfig", "TextContext"]

@@ -120,3 +120,20 @@ class Upsample(nn.Module):
         c_out = self.out_channels or x.shape[-1]
         x = upsample_nearest(x.astype(self.dtype), 2)
         return nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv")(x)
+
+
+def add_conditioning(temb: jax.Array, label: jax.Array | None, context, *, num_classes: int,
+                     dtype: Dtype, model: str) -> jax.Array:
+    """temb (B, D) plus a class embedding (`class_embed`, num_classes + 1 rows: label None is
+    the null class id num_classes, Ho & Salimans 2022) and/or a projection of a prompt's pooled
+    embedding (`text_proj`; context: a TextContext or None). Call inside a compact method."""
+    if num_classes == 0 and label is not None:
+        raise ValueError(f"{model} got a label but config.num_classes=0; set num_classes for "
+                         f"a class-conditional model or pass label=None")
+    if num_classes:
+        label = jnp.full(temb.shape[:1], num_classes, jnp.int32) if label is None else label
+        temb = temb + nn.Embed(num_classes + 1, temb.shape[-1], dtype=dtype,
+                               name="class_embed")(label)
+    if context is not None:
+        temb = temb + nn.Dense(temb.shape[-1], dtype=dtype, name="text_proj")(context.pooled)
+    return temb

@@ -2,6 +2,8 @@
 
 Time t -> sinusoidal embedding -> MLP (4*ch); optional class embedding added to it, with
 an extra "null" class id `num_classes` for classifier-free guidance (Ho & Salimans 2022).
+With a prompt (`context`, a TextContext) its pooled embedding is added too, and a
+cross-attention layer to the text tokens follows every self-attention layer.
 Down path: `num_res_blocks` ResBlocks per level (+ self-attention at `attn_resolutions`),
 stride-2 conv between levels; middle Res-Attn-Res; up path of `num_res_blocks + 1`
 ResBlocks per level on skip concatenations, nearest-resize + conv between levels.
@@ -14,8 +16,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.models.layers import (AttnBlock, Downsample, ResBlock, Upsample, group_norm,
-                                  sinusoidal_embedding)
+from jaxgen.models.attention import CrossAttnBlock
+from jaxgen.models.layers import (AttnBlock, Downsample, ResBlock, Upsample, add_conditioning,
+                                  group_norm, sinusoidal_embedding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +45,7 @@ class UNetConfig:
 
 class UNet(nn.Module):
     """eps / v predictor. x (B, H, W, C) float32, t (B,) int or float timesteps,
-    label (B,) int32 or None -> (B, H, W, out_channels) float32.
+    label (B,) int32 or None, context a TextContext or None -> (B, H, W, out_channels) float32.
     H and W must be divisible by 2 ** (len(ch_mult) - 1)."""
     config: UNetConfig
 
@@ -52,14 +55,14 @@ class UNet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None, *,
-                 train: bool = False) -> jax.Array:
+                 train: bool = False, context=None) -> jax.Array:
         cfg = self.config
         self._check_input(x)
-        temb = self._embed(jnp.broadcast_to(t, x.shape[:1]), label)  # (B, 4ch)
+        temb = self._embed(jnp.broadcast_to(t, x.shape[:1]), label, context)  # (B, 4ch)
         h = nn.Conv(cfg.ch, (3, 3), dtype=self.compute_dtype, name="conv_in")(x)
-        h, skips = self._down(h, temb, train)
-        h = self._middle(h, temb, train)
-        h = self._up(h, temb, skips, train)
+        h, skips = self._down(h, temb, train, context)
+        h = self._middle(h, temb, train, context)
+        h = self._up(h, temb, skips, train, context)
         h = nn.silu(group_norm(h, cfg.num_groups, self.compute_dtype, "norm_out"))
         out = nn.Conv(cfg.out_channels, (3, 3), dtype=self.compute_dtype,
                       kernel_init=nn.initializers.zeros, name="conv_out")(h)
@@ -72,54 +75,52 @@ class UNet(nn.Module):
                              f"divisible by {factor} for ch_mult={self.config.ch_mult}; "
                              f"resize the images or use fewer levels")
 
-    def _embed(self, t: jax.Array, label: jax.Array | None) -> jax.Array:
-        """Time (and class) embedding, (B,) -> (B, 4 * ch)."""
+    def _embed(self, t: jax.Array, label: jax.Array | None, context) -> jax.Array:
+        """Time (+ class, + pooled prompt) embedding, (B,) -> (B, 4 * ch)."""
         cfg, dim = self.config, 4 * self.config.ch
         temb = sinusoidal_embedding(t, cfg.ch)                        # (B, ch)
         temb = nn.Dense(dim, dtype=self.compute_dtype, name="temb_dense0")(temb)
         temb = nn.Dense(dim, dtype=self.compute_dtype, name="temb_dense1")(nn.silu(temb))
-        if cfg.num_classes == 0:
-            if label is not None:
-                raise ValueError("UNet got a label but config.num_classes=0; set num_classes "
-                                 "for a class-conditional model or pass label=None")
-            return temb
-        if label is None:
-            label = jnp.full(t.shape, cfg.null_label, jnp.int32)
-        return temb + nn.Embed(cfg.num_classes + 1, dim, dtype=self.compute_dtype,
-                               name="class_embed")(label)
+        return add_conditioning(temb, label, context, num_classes=cfg.num_classes,
+                                dtype=self.compute_dtype, model="UNet")
 
     def _res(self, channels: int, name: str) -> ResBlock:
         cfg = self.config
         return ResBlock(channels, dropout=cfg.dropout, num_groups=cfg.num_groups,
                         skip_rescale=cfg.skip_rescale, dtype=self.compute_dtype, name=name)
 
-    def _attn(self, h: jax.Array, name: str, force: bool = False) -> jax.Array:
-        """Self-attention when the feature map's height is in attn_resolutions (or `force`)."""
+    def _attn(self, h: jax.Array, name: str, context, force: bool = False) -> jax.Array:
+        """Self-attention (then cross-attention to the prompt, given one) when the feature
+        map's height is in attn_resolutions (or `force`)."""
         if not force and h.shape[1] not in self.config.attn_resolutions:
             return h
         cfg = self.config
-        return AttnBlock(cfg.num_heads, cfg.num_groups, dtype=self.compute_dtype, name=name)(h)
+        h = AttnBlock(cfg.num_heads, cfg.num_groups, dtype=self.compute_dtype, name=name)(h)
+        if context is None:
+            return h
+        return CrossAttnBlock(cfg.num_heads, cfg.num_groups, dtype=self.compute_dtype,
+                              name=f"{name}_cross")(h, context)
 
-    def _down(self, h, temb, train):
+    def _down(self, h, temb, train, context):
         """Returns the bottom feature map and the skips, conv_in's output first."""
         cfg, skips = self.config, [h]
         for level, mult in enumerate(cfg.ch_mult):
             for i in range(cfg.num_res_blocks):
                 h = self._res(cfg.ch * mult, f"down{level}_res{i}")(h, temb, train=train)
-                h = self._attn(h, f"down{level}_attn{i}")
+                h = self._attn(h, f"down{level}_attn{i}", context)
                 skips.append(h)
             if level < len(cfg.ch_mult) - 1:
                 h = Downsample(dtype=self.compute_dtype, name=f"down{level}_downsample")(h)
                 skips.append(h)
         return h, skips
 
-    def _middle(self, h, temb, train):
+    def _middle(self, h, temb, train, context):
         channels = h.shape[-1]
         h = self._res(channels, "mid_res0")(h, temb, train=train)
-        h = self._attn(h, "mid_attn", force=True)
+        h = self._attn(h, "mid_attn", context, force=True)
         return self._res(channels, "mid_res1")(h, temb, train=train)
 
-    def _up(self, h, temb, skips, train):
+    def _up(self, h, temb, skips, train, context):
         """Consumes the skips in reverse, num_res_blocks + 1 per level."""
         cfg, skips = self.config, list(skips)
         for level in reversed(range(len(cfg.ch_mult))):
@@ -127,7 +128,7 @@ class UNet(nn.Module):
                 h = jnp.concatenate([h, skips.pop().astype(h.dtype)], axis=-1)
                 h = self._res(cfg.ch * cfg.ch_mult[level], f"up{level}_res{i}")(
                     h, temb, train=train)
-                h = self._attn(h, f"up{level}_attn{i}")
+                h = self._attn(h, f"up{level}_attn{i}", context)
             if level > 0:
                 h = Upsample(dtype=self.compute_dtype, name=f"up{level}_upsample")(h)
         return h

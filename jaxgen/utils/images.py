@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 
 def to_uint8(images) -> np.ndarray:
@@ -49,6 +49,21 @@ def save_grid(path, images, ncols: int | None = None, scale: int = 1) -> Path:
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     return save_png(path, grid)
+
+
+def save_captioned_grid(path, images, captions, ncols: int, scale: int = 1) -> Path:
+    """One grid row of `ncols` images per caption, each row followed by a strip with its
+    caption in PIL's default font (RGB; cut at the grid's width)."""
+    images = as_uint8(images)
+    rows = []
+    for r, caption in enumerate(captions):
+        row = make_grid(images[r * ncols:(r + 1) * ncols], ncols)
+        row = np.broadcast_to(row, row.shape[:2] + (3,)).repeat(scale, 0).repeat(scale, 1)
+        strip = Image.new("RGB", (row.shape[1], 14), (255, 255, 255))
+        ImageDraw.Draw(strip).text((2, 1), caption or '"" (unconditional)', fill=(0, 0, 0),
+                                   font=ImageFont.load_default())
+        rows += [row, np.asarray(strip)]
+    return save_png(path, np.concatenate(rows, axis=0))
 
 
 def save_each(out_dir, images, prefix: str = "sample") -> list[Path]:

@@ -1,6 +1,7 @@
-"""The GAN and VAE steps honour `axis_name`: run per shard under `jax.shard_map` on 2 simulated
-CPU devices (batch split, state replicated), one step gives the unsharded step's metrics and
-state (global batch means, global BatchNorm statistics, per-example keys from the index).
+"""The GAN, VAE and text-to-image DiT steps honour `axis_name`: run per shard under
+`jax.shard_map` on 2 simulated CPU devices (batch split, state replicated), one step gives the
+unsharded step's metrics and state (global batch means, global BatchNorm statistics,
+per-example keys from the index: noise and prompt dropping).
 
 Runs in a subprocess: the device count is fixed when JAX starts.
 """
@@ -20,7 +21,7 @@ from jaxgen import data as data_lib, families
 from jaxgen.families.base import init_fn, make_state
 
 out = {}
-for name in ["dcgan_fmnist", "dcgan_seed", "vae_fmnist"]:
+for name in ["dcgan_fmnist", "dcgan_seed", "vae_fmnist", "t2i_compose:dit_smoke"]:
     config = smoke_config(name)
     ds = data_lib.load_dataset(config.data, split="train")
     family = families.build(config, ds)
@@ -43,5 +44,5 @@ print(json.dumps(out))
 def test_one_sharded_step_equals_the_unsharded_step():
     proc = run_script("-c", SCRIPT)
     errors = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(errors) == {"dcgan_fmnist", "dcgan_seed", "vae_fmnist"}
+    assert set(errors) == {"dcgan_fmnist", "dcgan_seed", "vae_fmnist", "t2i_compose:dit_smoke"}
     assert all(e < 1e-3 for e in errors.values()), errors

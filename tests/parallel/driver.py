@@ -4,7 +4,7 @@ summary; the parallel tests start it with simulated CPU devices.
   XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/parallel/driver.py OUT.json \
       WORKDIR CONFIG_NAME [--config.a.b=v ...] [--stop_after=N] [--restore_only] [-- WORKDIR ...]
 
-Each run trains `configs/<CONFIG_NAME>.py:smoke` with the overrides in WORKDIR (resuming if it
+Each run trains `configs/<CONFIG_NAME>.py:smoke` (or CONFIG_NAME:VARIANT) with the overrides in WORKDIR (resuming if it
 holds checkpoints), or with --restore_only just builds the loop (restoring). It then writes
 WORKDIR/<state.npz | restored.npz> (every leaf, gathered, by path) and reports its mesh,
 total and per-device state bytes, and how many leaves are sharded.
@@ -35,7 +35,8 @@ def dump(state, path: Path) -> None:
 
 def one_run(workdir: str, name: str, *args: str) -> dict:
     flags, overrides = config_lib.split_overrides(list(args))
-    config = config_lib.load_config(str(ROOT / "configs" / f"{name}.py:smoke"))
+    file, _, variant = name.partition(":")   # CONFIG_NAME or CONFIG_NAME:VARIANT
+    config = config_lib.load_config(str(ROOT / "configs" / f"{file}.py:{variant or 'smoke'}"))
     config_lib.apply_overrides(config, overrides)
     stop_after = [int(f.split("=")[1]) for f in flags if f.startswith("--stop_after=")]
     if "--restore_only" in flags:

@@ -24,11 +24,13 @@ from jaxgen.utils.trees import path_name
 from jaxgen.train.logging import read_metrics
 from conftest import ROOT, run_script, script_env
 
-# name -> (config, *overrides): one entry per landed family, plus dropout, whose masks come
-# from each example's own key so that a split batch draws the same masks as one device.
+# name -> (config[:variant], *overrides): one entry per landed family, plus dropout, whose masks
+# come from each example's own key so that a split batch draws the same masks as one device,
+# and the text-to-image U-Net and DiT (prompt dropping per example, text encoder in the step).
 FAMILIES = {"ddpm_fmnist": ("ddpm_fmnist",), "dcgan_fmnist": ("dcgan_fmnist",),
             "vae_fmnist": ("vae_fmnist",),
-            "ddpm_dropout": ("ddpm_fmnist", "--config.model.dropout=0.1")}
+            "ddpm_dropout": ("ddpm_fmnist", "--config.model.dropout=0.1"),
+            "t2i_unet": ("t2i_compose",), "t2i_dit": ("t2i_compose:dit_smoke",)}
 FSDP = ["--config.parallel.data=2", "--config.parallel.fsdp=4", "--config.parallel.min_fsdp_size=0"]
 MODES = {
     "jit": [],

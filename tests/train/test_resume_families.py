@@ -1,5 +1,6 @@
 """Exact resume for the GAN (two optimiser states, BN statistics, spectral-norm vectors, EMA of
-G) and the VAE: a clean stop and a SIGKILL mid-run both continue to identical metrics and state.
+G), the VAE and the text-to-image diffusion model: a clean stop and a SIGKILL mid-run both
+continue to identical metrics and state.
 
 The uninterrupted reference and the resumed halves run in-process (cheap); only the run that
 is killed is a `train.py` subprocess.
@@ -15,7 +16,9 @@ from jaxgen.train.logging import read_metrics
 from conftest import kill_after_checkpoint, smoke_config, start_script
 
 STOP = 60
-NAMES = ["dcgan_fmnist", "vae_fmnist"]  # dcgan_fmnist:smoke has BN + SN + hinge + EMA
+# dcgan_fmnist:smoke has BN + SN + hinge + EMA; t2i_compose:smoke a text encoder trained with
+# the U-Net, prompts dropped per example, EMA (slow: the fast suite keeps the two above)
+NAMES = ["dcgan_fmnist", "vae_fmnist", pytest.param("t2i_compose", marks=pytest.mark.slow)]
 OVERRIDES = {"train.steps": 1000, "train.checkpoint_every": 4, "train.log_every": 4}
 
 
