@@ -11,7 +11,9 @@ sample.py and `jaxgen.load` read like any workdir.
 """
 from jaxgen.quant.family import dequantize_state, int8_family, quantize_state
 from jaxgen.quant.layers import HANDLERS, int8_arithmetic
+from jaxgen.quant.precision import PRECISIONS, with_precision
 from jaxgen.quant.params import dequantize_params, nbytes, num_quantized, quantize_params
 
 __all__ = ["HANDLERS", "dequantize_params", "dequantize_state", "int8_arithmetic",
-           "int8_family", "nbytes", "num_quantized", "quantize_params", "quantize_state"]
+           "int8_family", "nbytes", "num_quantized", "quantize_params", "quantize_state",
+           "PRECISIONS", "with_precision"]
