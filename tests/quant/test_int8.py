@@ -72,7 +72,9 @@ def test_int8_unet_compiles_to_int32_convolutions_close_to_float(smoke_unet):
     compiled = int8_apply(model).lower(q, *args).compile()
     conv_types = {line.split("=")[1].split("[")[0].strip()
                   for line in compiled.as_text().splitlines() if " convolution(" in line}
-    assert conv_types == {"s32"}, conv_types  # XLA kept the integer convolutions
+    # integer after XLA's passes too; XLA:CPU widens most s8 operands to s32 (all of them
+    # under jaxgen's CPU flags), so only the result type is checked here
+    assert conv_types == {"s32"}, conv_types
     ref = jax.jit(model.apply)({"params": params}, *args)
     out = compiled(q, *args)
     assert out.dtype == jnp.float32
