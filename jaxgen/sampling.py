@@ -42,7 +42,8 @@ def load(workdir=None, checkpoint=None, *, inference: bool = False):
                         quarantine=False)
     abstract = jax.eval_shape(init_fn(family, config.seed))
     if quant_store.is_quantized_workdir(workdir):  # int8 weights (python -m jaxgen.quant)
-        family, abstract = quant_store.open_quantized(family, abstract, config.family)
+        family, abstract = quant_store.open_quantized(family, abstract,
+                                                     f"family {config.family!r}")
     try:
         only = family.inference_keys if inference else None
         state, meta = _restore(ckpt, step, abstract, only)
