@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ml_collections import ConfigDict
 
 import jaxgen
 from jaxgen import quant
@@ -32,10 +33,10 @@ def test_quantized_checkpoint_round_trip(diffusion_workdir, int8_workdir):
     np.testing.assert_array_equal(images, on_the_fly.sample(2, steps=2, seed=3))
 
 
-def _generator(params) -> Generator:
+def _generator(params, config=None) -> Generator:
     family = Family(init=None, train_step=None, generate=lambda *a, **k: None,
                     param_groups=None, inference_keys=("params",))
-    return Generator(None, family, {"params": params}, 0, None, "w")
+    return Generator(config, family, {"params": params}, 0, None, "w")
 
 
 def test_precision_errors():
@@ -48,6 +49,9 @@ def test_precision_errors():
     with pytest.raises(ValueError, match="--dequantize applies to int8"):
         quant.with_precision(g, "bf16", dequantize=True)
     assert quant.with_precision(g, "fp32") is g
+    vae = _generator(g.state["params"], ConfigDict(dict(family="vae", model=dict(ch=8))))
+    with pytest.raises(ValueError, match="bf16: the vae model has no model.dtype setting"):
+        quant.with_precision(vae, "bf16")
 
 
 @pytest.mark.slow  # needs the trained smoke workdir
