@@ -47,7 +47,7 @@ def test_float32_policy_has_no_bfloat16():
 @pytest.mark.slow  # a short training run (~30 s)
 def test_bfloat16_trains_the_smoke_config(tmp_path):
     from jaxgen.train import run
-    from tests.conftest import smoke_config
+    from conftest import smoke_config
     loop = run(smoke_config(**{"train.steps": 2, "model.dtype": "bfloat16"}), tmp_path)
     params = loop.state["params"]
     assert {p.dtype for p in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}

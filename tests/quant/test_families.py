@@ -6,7 +6,7 @@ import pytest
 from jaxgen import data as data_lib
 from jaxgen import families, quant
 from jaxgen.families.base import init_fn, make_state
-from tests.conftest import smoke_config
+from conftest import smoke_config
 
 
 @pytest.mark.slow  # initialises and compiles three families (~40 s)
