@@ -4,6 +4,8 @@
   python sample.py --checkpoint=runs/demo/checkpoints/2000 --sampler=ddpm --steps=1000 --out_dir=pngs/
   python sample.py --workdir=runs/demo --eval --eval_num=2000    # metrics -> runs/demo/eval.json
   python sample.py --workdir=runs/demo --mode=img2img --image=x.png --strength=0.6 --out=e.png
+  python sample.py --workdir=runs/demo --precision=int8 --out=int8.png     # quantized on the fly
+  python sample.py --workdir=runs/demo/int8 --out=int8.png  # from python -m jaxgen.quant --out
   python sample.py --workdir=runs/demo --mode=inpaint --image=test.npz --mask=left_half --out=i.png
   python sample.py --workdir=runs/t2i --prompt "a red bag" --prompt "two blue sandals" --num=8 \
       --guidance=3 --out=t2i.png    # text-to-image: one row of --num images per prompt
@@ -19,6 +21,7 @@ from pathlib import Path
 from jaxgen import api, sampling
 from jaxgen import config as config_lib
 from jaxgen.checkpoint import CheckpointError, quiet_abandoned_reads
+from jaxgen.quant.precision import PRECISIONS, with_precision
 from jaxgen.utils import compile_cache, xla_flags
 from jaxgen.utils.images import save_captioned_grid, save_each, save_grid
 
@@ -79,6 +82,11 @@ def parse(argv):
                    "eps_c + w (eps_c - eps_uncond); 0 = plain conditional")
     p.add_argument("--guidance_interval", type=_pair, help="LO,HI: guide only at noise levels "
                    "sigma in [LO, HI]")
+    p.add_argument("--precision", choices=PRECISIONS, help="fp32, bf16 (compute dtype; "
+                   "parameters stay float32) or int8 (int8 x int8 -> int32 convolutions and "
+                   "matmuls; default: as stored)")
+    p.add_argument("--dequantize", action="store_true", help="int8: float arithmetic on the "
+                   "int8 weights, for back-ends where integer convolution is missing or slow")
     p.add_argument("--raw", action="store_true", help="use the raw parameters instead of the EMA")
     p.add_argument("--out", help="write a tiled grid PNG here")
     p.add_argument("--out_dir", help="write one PNG per image into this folder")
@@ -183,6 +191,7 @@ def main(argv):
         prompts = read_prompts(args)
         check_text_model(args, prompts)
         g = api.load(args.workdir, checkpoint=args.checkpoint)
+        g = with_precision(g, args.precision, dequantize=args.dequantize)
     except (ValueError, FileNotFoundError, CheckpointError) as e:  # message, no traceback
         sys.exit(f"sample.py: error: {e}")
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}

@@ -10,6 +10,7 @@ from jaxgen import data as data_lib
 from jaxgen import families
 from jaxgen.checkpoint import Checkpointer, CheckpointError, is_unreadable
 from jaxgen.families.base import init_fn
+from jaxgen.quant import store as quant_store
 
 
 def resolve(workdir=None, checkpoint=None) -> tuple[Path, int | None]:
@@ -40,6 +41,9 @@ def load(workdir=None, checkpoint=None, *, inference: bool = False):
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.keep_checkpoints,
                         quarantine=False)
     abstract = jax.eval_shape(init_fn(family, config.seed))
+    if quant_store.is_quantized_workdir(workdir):  # int8 weights (python -m jaxgen.quant)
+        family, abstract = quant_store.open_quantized(family, abstract,
+                                                     f"family {config.family!r}")
     try:
         only = family.inference_keys if inference else None
         state, meta = _restore(ckpt, step, abstract, only)

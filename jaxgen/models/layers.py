@@ -91,8 +91,9 @@ class AttnBlock(nn.Module):
         b, hgt, wid, c = x.shape
         h = group_norm(x, self.num_groups, self.dtype, "norm")
         h = h.reshape(b, hgt * wid, c)                                # (B, HW, C)
+        # the softmax in float32 whatever the compute dtype (mixed-precision practice)
         h = nn.MultiHeadDotProductAttention(self.num_heads, dtype=self.dtype, deterministic=True,
-                                            name="attn")(h)
+                                            force_fp32_for_softmax=True, name="attn")(h)
         return x + h.reshape(b, hgt, wid, c)
 
 

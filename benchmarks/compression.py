@@ -1,0 +1,69 @@
+"""float32 vs bf16 vs int8 (int8 arithmetic, and the dequantized fallback) on one trained
+workdir: parameter bytes, sampling time per image (median of --repeats timed calls after a
+warm-up), and FD of --num samples against as many test images. Prints one JSON line per
+variant.
+
+  python benchmarks/compression.py --workdir runs/demo_v --num 200 --sampler ddim --steps 10
+  JAXGEN_CPU_FLAGS=0 python benchmarks/compression.py ...   # XLA:CPU's YNNPACK kernels on
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+from jaxgen.utils import xla_flags
+
+VARIANTS = {"fp32": ("fp32", False), "bf16": ("bf16", False), "int8": ("int8", False),
+            "int8_dequantized": ("int8", True)}
+
+
+def seconds_per_image(g, num: int, repeats: int, options: dict) -> float:
+    g.sample(num, seed=1, **options)                                  # compile
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        g.sample(num, seed=2 + i, **options)                          # blocks (uint8 on host)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) / num
+
+
+def measure(g, name: str, args, options: dict, real) -> dict:
+    from jaxgen.metrics.compare import compare_images
+    from jaxgen.quant.family import param_keys
+    from jaxgen.quant.params import nbytes
+    key = param_keys(g.family, g.state)[-1]                           # the EMA when kept
+    fake = g.sample(args.num, seed=args.seed, **options)
+    scores = compare_images(real, fake)
+    return dict(variant=name, param_bytes=nbytes(g.state[key]), fd=round(scores["fd"], 3),
+                s_per_image=round(seconds_per_image(g, args.time_num, args.repeats, options), 4),
+                num=args.num, **options, cpu_flags=os.environ.get("JAXGEN_CPU_FLAGS", "1"),
+                load=os.getloadavg()[0])
+
+
+def main(argv):
+    xla_flags.configure()
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--num", type=int, default=200, help="samples scored by FD")
+    p.add_argument("--time_num", type=int, default=50, help="images per timed call")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sampler", default="ddim")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    args = p.parse_args(argv)
+    from jaxgen import api, quant
+    from jaxgen.metrics.sample_eval import subset
+    base = api.load(args.workdir)
+    real = subset(base.dataset, args.num)[0]
+    options = dict(sampler=args.sampler, steps=args.steps)
+    for name in args.variants.split(","):
+        precision, dequantize = VARIANTS[name]
+        g = quant.with_precision(base, precision, dequantize=dequantize)
+        print(json.dumps(measure(g, name, args, options, real)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
