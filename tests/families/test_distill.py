@@ -116,6 +116,7 @@ def test_student_grid_is_what_sample_py_uses():
 
 # --- a smoke distillation ----------------------------------------------------------------
 
+@pytest.mark.slow  # trains a teacher and a student (about a minute)
 def test_loss_is_finite_and_rounds_halve_the_steps(student):
     got = rows(student[0])
     assert [r["step"] for r in got] == list(range(1, STEPS + 1))
@@ -125,6 +126,7 @@ def test_loss_is_finite_and_rounds_halve_the_steps(student):
     assert saved["family"] == "distill" and saved["diffusion"]["prediction"] == "v"
 
 
+@pytest.mark.slow  # trains a teacher and a student (about a minute)
 def test_teacher_params_change_exactly_at_round_boundaries(teacher, student):
     states = replay(student[1])
     assert same(states[STEPS], jax.device_get(student[1].state))   # the replay is the run
@@ -152,6 +154,7 @@ def test_resume_at_and_inside_rounds_is_bit_identical(teacher, student, tmp_path
     assert same(jax.device_get(loop.state), jax.device_get(student[1].state))
 
 
+@pytest.mark.slow  # trains a teacher and a student (about a minute)
 def test_load_and_sample_on_the_trained_grid(student, tmp_path, capsys, monkeypatch):
     g = jaxgen.load(student[0])
     assert sorted(g.state) == ["params"] and g.step == STEPS
@@ -192,6 +195,7 @@ def test_bad_teacher_is_a_one_line_error(kind, match, tmp_path):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # trains a teacher
 @pytest.mark.parametrize("overrides, match", [
     ({"train.steps": 10}, r"train.steps=10 must equal rounds \* distill.steps_per_round = "
                           r"3 \* 3 = 9 .*--config.train.steps=9"),
