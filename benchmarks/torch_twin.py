@@ -113,14 +113,22 @@ def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def check_twin(name: str, side, twin) -> None:
+    """The twin is the same network: equal parameter counts, equal outputs (also under -O)."""
+    if twin.params != side.params:
+        raise AssertionError(f"{name}: the PyTorch twin has {twin.params:,} parameters, "
+                             f"jaxgen's model {side.params:,}")
+    if not twin.max_rel_diff <= CHECK_TOLERANCE:
+        raise AssertionError(f"{name}: the outputs differ, max relative difference "
+                             f"{twin.max_rel_diff:.2e} > {CHECK_TOLERANCE}")
+
+
 def bench(name: str, args, pair) -> dict:
     """One model: build both sides, check them against each other, time them interleaved."""
+    print(f"torch_twin.py: {name} ({MODELS[name]})", file=sys.stderr, flush=True)
     side = pair.JaxSide(MODELS[name], args.batch.get(name), num_batches=4)
     twin = pair.build_twin(side)
-    assert twin.params == side.params, (f"{name}: PyTorch twin has {twin.params:,} parameters, "
-                                        f"jaxgen {side.params:,}")
-    assert twin.max_rel_diff <= CHECK_TOLERANCE, (f"{name}: outputs differ, max relative "
-                                                  f"difference {twin.max_rel_diff:.2e}")
+    check_twin(name, side, twin)
     torch_flops = twin.count_flops()
     steppers = {"jax": cycling(side.step, side.batches), "torch": cycling(twin.step, twin.batches)}
     load_start = load_avg()
