@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 FMNIST := data/debian/usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
+TWIN_ARGS ?=
 
-.PHONY: demo test test-slow data bench bench-samplers clean venv
+.PHONY: demo test test-slow data bench bench-twin bench-samplers clean venv
 
 venv: $(STAMP)
 
@@ -45,9 +46,17 @@ test: venv data
 test-slow: venv data
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
+# The PyTorch twin runs when PyTorch is installed (`make bench-twin` installs it).
 bench: venv data
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/scaling.py
+	@if $(PY) -c "import torch" 2>/dev/null; then $(PY) benchmarks/torch_twin.py; \
+	  else echo "benchmarks/torch_twin.py skipped: no PyTorch; make bench-twin installs it"; fi
+
+# jaxgen's train steps against a PyTorch eager twin, interleaved in one process.
+bench-twin: venv data
+	$(PY) -m pip install --quiet -e '.[twin]'
+	$(PY) benchmarks/torch_twin.py $(TWIN_ARGS)
 
 # FD and time against NFE for every sampler, on a trained diffusion workdir (DEMO_DIR).
 bench-samplers: venv data
