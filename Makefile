@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 FMNIST := data/debian/usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
+# `make test` spreads the test files over processes (pytest-xdist; a file stays on one, so its
+# fixtures run once); `make test-slow` runs serially (its multi-process runs time themselves).
+TEST_WORKERS ?= 2
 TWIN_ARGS ?=
 
 .PHONY: demo test test-slow data bench bench-twin bench-samplers clean venv
@@ -41,7 +44,7 @@ demo: venv data
 	echo "demo: $$(( $$(date +%s) - start )) s from start to here"
 
 test: venv data
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: venv data
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
