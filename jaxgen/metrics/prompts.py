@@ -29,8 +29,8 @@ import sys
 
 import numpy as np
 
-from jaxgen.data.compose import CELL, HELD_OUT, PALETTE, get_composer
-from jaxgen.data.fashion_mnist import SPLIT_SIZES
+from jaxgen.data.compose import CELL, HELD_OUT, PALETTE, load_compose
+from jaxgen.data.tokens import decode_text
 from jaxgen.data.prompts import CELLS, CLASSES, COLOURS, Spec, parse_prompt
 from jaxgen.metrics import cell_classifier
 
@@ -138,13 +138,12 @@ def score(prompts: list[str], canvases: np.ndarray, *, params=None) -> dict:
     return dict(out, constraints={k: float(np.mean(v)) for k, v in types.items()})
 
 
-def real_examples(num: int, *, seed: int = 0, split: str = "test",
-                  data_path: str | None = None) -> tuple[list[str], np.ndarray]:
-    """(prompts, canvases uint8 (n, 32, 32, 3)) of min(num, N) examples of `split`, in the
-    fixed random order default_rng(seed).permutation(N)."""
-    composer = get_composer(data_path, split)
-    ids = np.random.default_rng(seed).permutation(SPLIT_SIZES[split])[:num]
-    return composer.prompts(ids), composer.canvases(ids)
+def real_examples(dataset, num: int, *, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """(prompts, canvases uint8 (n, 32, 32, 3)) of min(num, N) examples of a captioned
+    Dataset (jaxgen.data.compose.load_compose), in the fixed random order
+    default_rng(seed).permutation(N) (as jaxgen.metrics.training.subset)."""
+    ids = np.random.default_rng(seed).permutation(len(dataset))[:num]
+    return decode_text(dataset.tokens[ids]), dataset.images[ids]
 
 
 def format_table(scores: dict, ceiling: dict | None = None) -> str:
@@ -169,8 +168,8 @@ def main(argv):
     args = p.parse_args(argv)
     if args.num < 1:
         p.error(f"--num={args.num}; give at least 1 canvas")
-    prompts, canvases = real_examples(args.num, seed=args.seed, split=args.split,
-                                      data_path=args.data_path)
+    prompts, canvases = real_examples(load_compose(args.data_path, args.split), args.num,
+                                      seed=args.seed)
     scores = score(prompts, canvases)
     print(f"prompt alignment of {len(prompts)} real {args.split} canvases with their own "
           f"prompts (the checker's ceiling):\n{format_table(scores)}")
