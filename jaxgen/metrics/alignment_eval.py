@@ -79,8 +79,8 @@ def run(config, family, state, *, test, step: int, num: int, seed: int, options:
     ceiling = checker.score(prompts, real)
     w_main = float(options.pop("guidance", config.sample.get("guidance", 1.0)))
     ws = sorted({float(w) for w in guidances} | {w_main})
-    rows, fake = sweep(family, state, prompts, real, ceiling, seed=seed, guidances=ws, options=options,
-                       batch_size=batch_size, keep=w_main)
+    rows, fake = sweep(family, state, prompts, real, ceiling, seed=seed, guidances=ws,
+                       options=options, batch_size=batch_size, keep=w_main)
     main = next(r for r in rows if r["guidance"] == w_main)
     train, _ = subset(load_dataset(config.data, split="train"), len(real), seed=1)
     result = dict(cell_quality(real, fake), baseline=dict(cell_quality(real, train),

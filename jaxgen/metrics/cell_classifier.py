@@ -73,5 +73,6 @@ def classify(cells: np.ndarray, *, params=None, batch_size: int = 1024) -> np.nd
     for start in range(0, len(cells), size):
         chunk = cells[start:start + size]
         pad = np.zeros((size - len(chunk), *CELL_SHAPE), np.uint8)
-        out.append(jax.device_get(_probs(params, from_uint8(np.concatenate([chunk, pad]))))[:len(chunk)])
+        probs = _probs(params, from_uint8(np.concatenate([chunk, pad])))
+        out.append(jax.device_get(probs)[:len(chunk)])
     return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(CLASSES)))

@@ -44,7 +44,8 @@ def read_weights(path=None, sha256: str | None = WEIGHTS_SHA256) -> dict:
     """Loads the classifier's params from `path` (default: the shipped file), checking the
     file's SHA-256 against `sha256` (None skips the check, for a freshly trained file)."""
     return shipped_weights.read_weights(
-        path or WEIGHTS_FILE, sha256, what="feature-net", trainer="jaxgen.metrics.train_feature_net",
+        path or WEIGHTS_FILE, sha256, what="feature-net",
+        trainer="jaxgen.metrics.train_feature_net",
         constant="WEIGHTS_SHA256 in jaxgen/metrics/feature_net.py")
 
 
