@@ -7,6 +7,8 @@
   python sample.py --workdir=runs/demo --precision=int8 --out=int8.png     # quantized on the fly
   python sample.py --workdir=runs/demo/int8 --out=int8.png  # from python -m jaxgen.quant --out
   python sample.py --workdir=runs/demo --mode=inpaint --image=test.npz --mask=left_half --out=i.png
+  python sample.py --workdir=runs/t2i_demo --eval --eval_num=200 --eval_guidance=0,4 \
+      --no-eval_bpd   # text-to-image: prompt alignment by category vs guidance, per-cell FD
   python sample.py --workdir=runs/t2i --prompt "a red bag" --prompt "two blue sandals" --num=8 \
       --guidance=3 --out=t2i.png    # text-to-image: one row of --num images per prompt
 
@@ -39,6 +41,14 @@ def _ints(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated class ids, e.g. 0,3,7; "
                                          f"got {text!r}") from None
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated guidance weights, e.g. "
+                                         f"0,2,4; got {text!r}") from None
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -99,6 +109,11 @@ def parse(argv):
     p.add_argument("--eval_bpd", action=argparse.BooleanOptionalAction, default=True,
                    help="with --eval, also bits/dim where the family has it (--no-eval_bpd: "
                    "sample quality only, much faster for diffusion)")
+    p.add_argument("--eval_alignment", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --eval on a text-to-image model (the default there): prompt "
+                   "alignment by category on test-split prompts, its ceiling, per-cell FD")
+    p.add_argument("--eval_guidance", type=_floats, help="guidance weights of the alignment "
+                   "sweep (default 0,1,2,4,8; the sampling guidance is added)")
     args = p.parse_args(argv)
     if not (args.out or args.out_dir or args.eval):
         p.error("give --out GRID.png and/or --out_dir DIR and/or --eval")
@@ -107,10 +122,17 @@ def parse(argv):
 
 def evaluate(args, g, options) -> dict:
     """--eval: the metrics as one JSON object, written to --eval_out and printed last."""
-    from jaxgen.metrics import sample_eval
-    result = sample_eval.run(g.config, g.family, g.state, test=g.dataset, step=g.step,
-                             num=args.eval_num, seed=args.seed, options=options,
-                             batch_size=args.eval_batch, likelihood=args.eval_bpd)
+    if args.eval_alignment is not False and "text" in g.config:
+        from jaxgen.metrics import alignment_eval
+        result = alignment_eval.run(g.config, g.family, g.state, test=g.dataset, step=g.step,
+                                    num=args.eval_num, seed=args.seed, options=dict(options),
+                                    guidances=args.eval_guidance or alignment_eval.GUIDANCES,
+                                    batch_size=args.eval_batch)
+    else:
+        from jaxgen.metrics import sample_eval
+        result = sample_eval.run(g.config, g.family, g.state, test=g.dataset, step=g.step,
+                                 num=args.eval_num, seed=args.seed, options=options,
+                                 batch_size=args.eval_batch, likelihood=args.eval_bpd)
     result["workdir"] = str(g.workdir)
     out = Path(args.eval_out or g.workdir / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,9 +183,17 @@ def read_prompts(args) -> list[str] | None:
 
 
 def check_text_model(args, prompts) -> None:
-    """Prompts need a text-to-image workdir (checked on its config.json, before loading)."""
+    """Prompts and the alignment eval need a text-to-image workdir (checked on its
+    config.json, before loading)."""
     workdir = sampling.resolve(args.workdir, args.checkpoint)[0]
-    if prompts is not None and "text" not in config_lib.load_workdir_config(workdir):
+    is_text = "text" in config_lib.load_workdir_config(workdir)
+    if (args.eval_alignment or args.eval_guidance) and not is_text:
+        flag = "--eval_alignment" if args.eval_alignment else "--eval_guidance"
+        raise ValueError(f"{flag} given, but {workdir} is not a text-to-image model (its "
+                         f"config has no text section): prompt alignment needs a model "
+                         f"conditioned on prompts; drop {flag} (plain --eval scores sample "
+                         f"quality), or evaluate a workdir of configs/t2i_compose.py")
+    if prompts is not None and not is_text:
         raise ValueError(f"--prompt / --prompts_file given, but {workdir} is not a "
                          f"text-to-image model (its config has no text section); sample it "
                          f"without prompts, or train one: python train.py "

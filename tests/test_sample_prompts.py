@@ -31,3 +31,30 @@ def test_prompts_give_one_captioned_row_each(tmp_path):
     grid = np.asarray(Image.open(out))
     assert grid.shape == (3 * (32 + 4 + 14), 3 * 34 + 2, 3)   # 3 rows of 3, a caption strip each
     assert grid[36:50].min() < 100 and grid[36:50].max() == 255  # dark text on a white strip
+
+
+def test_eval_alignment_on_a_model_without_text_is_a_clear_error(tmp_path, capsys):
+    import sample
+    workdir = tmp_path / "ddpm"                 # checked on config.json, before any loading
+    workdir.mkdir()
+    (workdir / "config.json").write_text(config_lib.to_json(smoke_config("ddpm_fmnist")))
+    for flag in ("--eval_alignment", "--eval_guidance=0,2"):
+        with pytest.raises(SystemExit, match=f"{flag.split('=')[0]} given, but .* is not a "
+                                             f"text-to-image model"):
+            sample.main([f"--workdir={workdir}", "--eval", flag])
+
+
+@pytest.mark.slow  # samples a text model a few times in a subprocess
+def test_eval_on_a_text_model_reports_alignment_by_guidance(tmp_path):
+    import json
+    workdir = untrained_workdir(smoke_config("t2i_compose"), tmp_path / "t2i")
+    proc = run_script("sample.py", f"--workdir={workdir}", "--eval", "--eval_num=8",
+                      "--eval_guidance=0,2", "--guidance=2", "--steps=2", "--no-eval_bpd")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    from jaxgen.metrics.prompts import CATEGORIES
+    for c in CATEGORIES:
+        assert 0 <= result[f"alignment_{c}"] <= 1 or result[f"n_{c}"] == 0
+        assert f"ceiling_{c}" in result
+    assert [r["guidance"] for r in result["guidance_sweep"]] == [0.0, 2.0]
+    assert result["guidance"] == 2.0 and result["fd"] > 0 and "each 16x16 cell" in result["features"]
+    assert result["baseline"]["fd"] < result["fd"]     # an untrained model: noise, far from data

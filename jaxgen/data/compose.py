@@ -48,6 +48,14 @@ class Example:
     cells: tuple
 
 
+def tint(items: np.ndarray, colours) -> np.ndarray:
+    """uint8 items (..., 16, 16) in colour ids `colours` (int or int array (...)) -> float32
+    (..., 16, 16, 3) in [0, 255]: each grey level times PALETTE[colour] / 255 (a cell of the
+    canvas before rounding)."""
+    rgb = PALETTE[np.asarray(colours)][..., None, None, :]                 # (..., 1, 1, 3)
+    return np.asarray(items, np.float32)[..., None] * rgb / 255.0
+
+
 def combos(split: str) -> list[tuple[int, int]]:
     """(class id, colour id) pairs prompts of `split` may mention."""
     return [(x, c) for x in range(len(CLASSES)) for c in range(len(COLOURS))
@@ -147,7 +155,7 @@ class Composer:
             for k, cell in enumerate(self.example(index).cells):
                 if cell is not None:
                     x, c, row = cell
-                    cells[i, k] = self.items[x][row][..., None] * PALETTE[c] / 255.0
+                    cells[i, k] = tint(self.items[x][row], c)
         grid = cells.reshape(len(ids), 2, 2, CELL, CELL, 3).transpose(0, 1, 3, 2, 4, 5)
         return np.rint(grid.reshape(len(ids), IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.uint8)
 

@@ -7,7 +7,8 @@ Masking: each byte token (not PAD/BOS/EOS) is selected with probability `mlm.mas
 `mlm.p_mask` (0.8), a uniformly random byte with `mlm.p_random` (0.1), else stays. The loss
 is the cross-entropy of the original byte at the selected positions, averaged per caption
 (then over the batch). Masks come from per-example keys of the global example index, so
-they do not depend on how the batch is split across devices.
+they do not depend on how the batch is split across devices; so do the dropout masks (one
+key per caption, from its index).
 
 The family makes no images (`generate` is None: the loop draws no sample grid; keep
 eval.every=0) and is measured with `evaluate_captions` on the test split's captions.
@@ -44,13 +45,25 @@ def mask_tokens(key, tokens, rate: float, p_mask: float, p_random: float):
     return inputs.astype(jnp.int32), selected
 
 
-def mlm_terms(model, params, tokens, keys, mlm_cfg, *, train=False, rngs=None) -> dict:
+def mlm_logits(model, params, inputs, drop_keys=None):
+    """Byte logits (B, L, V) of inputs int32 (B, L); with drop_keys (B,) the encoder runs in
+    training mode, each caption with its own dropout key (vmap over the batch), so a batch
+    split over devices draws the same masks as one device."""
+    if drop_keys is None:
+        return model.apply({"params": params}, inputs, method="mlm")
+    one = lambda x, k: model.apply({"params": params}, x[None], method="mlm",  # noqa: E731
+                                   train=True, rngs={"dropout": k})[0]
+    return jax.vmap(one)(inputs, drop_keys)
+
+
+def mlm_terms(model, params, tokens, keys, mlm_cfg, *, drop_keys=None) -> dict:
     """Per-caption (B,) loss (mean cross-entropy over selected positions, nats) and accuracy
-    (fraction of selected positions whose argmax is the original byte)."""
+    (fraction of selected positions whose argmax is the original byte); masks from keys (B,),
+    dropout (training) from drop_keys (B,) when given."""
     mask = lambda k, t: mask_tokens(k, t, mlm_cfg.mask_rate, mlm_cfg.p_mask,  # noqa: E731
                                     mlm_cfg.p_random)
     inputs, selected = jax.vmap(mask)(keys, tokens)                   # (B, L) each
-    logits = model.apply({"params": params}, inputs, method="mlm", train=train, rngs=rngs)
+    logits = mlm_logits(model, params, inputs, drop_keys)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, tokens)  # (B, L)
     w = selected.astype(jnp.float32)
     n = jnp.maximum(jnp.sum(w, axis=1), 1.0)                          # (B,)
@@ -71,7 +84,7 @@ def build(config, dataset) -> Family:
     def loss_fn(params, batch, rng, axis_name):
         k_mask, k_drop = jax.random.split(rng)
         terms = mlm_terms(model, params, batch["tokens"], example_keys(k_mask, batch["index"]),
-                          mlm_cfg, train=True, rngs={"dropout": k_drop})
+                          mlm_cfg, drop_keys=example_keys(k_drop, batch["index"]))
         terms = {k: mean_over_batch(v, axis_name) for k, v in terms.items()}
         return terms["loss"], terms
 

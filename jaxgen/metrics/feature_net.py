@@ -9,9 +9,6 @@ features are "FD (jaxgen Fashion-MNIST features)": not comparable with Inception
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
-import zipfile
 from pathlib import Path
 
 import flax.linen as nn
@@ -20,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.data.pipeline import from_uint8
+from jaxgen.metrics import shipped_weights
+from jaxgen.metrics.shipped_weights import write_weights  # noqa: F401  (re-exported)
 
 WEIGHTS_FILE = Path(__file__).resolve().parent / "weights" / "fmnist_classifier.npz"
 WEIGHTS_SHA256 = "d52b1561fb7ca930779efd718db777b3698c28fa22314529e5544c77d5a10a6e"
@@ -27,7 +26,6 @@ TEST_ACCURACY = 0.9207  # on the 10,000 Fashion-MNIST test images, as train_feat
 IMAGE_SHAPE = (28, 28, 1)
 FEATURE_DIM = 128
 NUM_CLASSES = 10
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp keeps the file's bytes (and hash) stable
 
 
 class FeatureNet(nn.Module):
@@ -42,49 +40,13 @@ class FeatureNet(nn.Module):
         return nn.Dense(NUM_CLASSES)(features), features
 
 
-def write_weights(path, params) -> str:
-    """Writes params as an .npz (keys "Conv_0/kernel", ...; no pickle) whose bytes depend only
-    on the values; returns its SHA-256 hex digest."""
-    flat = {"/".join(k.key for k in keys): np.asarray(v, np.float32)
-            for keys, v in jax.tree_util.tree_flatten_with_path(params)[0]}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
-        for name in sorted(flat):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, flat[name], allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), buf.getvalue())
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> dict:
-    params: dict = {}
-    for name, value in flat.items():
-        *outer, leaf = name.split("/")
-        node = params
-        for key in outer:
-            node = node.setdefault(key, {})
-        node[leaf] = jnp.asarray(value)
-    return params
-
-
 def read_weights(path=None, sha256: str | None = WEIGHTS_SHA256) -> dict:
     """Loads the classifier's params from `path` (default: the shipped file), checking the
     file's SHA-256 against `sha256` (None skips the check, for a freshly trained file)."""
-    path = Path(path or WEIGHTS_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"feature-net weights {path} not found; restore them from the "
-                                f"repository or run: python -m jaxgen.metrics.train_feature_net")
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise ValueError(
-            f"{path}: SHA-256 is {digest}, expected {sha256}. These are not the feature-net "
-            f"weights jaxgen ships, so the metrics would not be comparable. Fix: restore the "
-            f"file from the repository, or retrain (python -m jaxgen.metrics.train_feature_net) "
-            f"and update WEIGHTS_SHA256 in jaxgen/metrics/feature_net.py.")
-    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        return _unflatten({k: npz[k] for k in npz.files})
+    return shipped_weights.read_weights(
+        path or WEIGHTS_FILE, sha256, what="feature-net",
+        trainer="jaxgen.metrics.train_feature_net",
+        constant="WEIGHTS_SHA256 in jaxgen/metrics/feature_net.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -21,10 +21,13 @@ from jaxgen.data import from_uint8, load_fashion_mnist
 from jaxgen.metrics import feature_net
 
 
-def make_step(tx):
-    """The jitted update: softmax cross-entropy of the classifier on one batch."""
+def make_step(tx, model=None):
+    """The jitted update: softmax cross-entropy of the classifier on one batch; `model`
+    returns (logits, features) (default: the feature net)."""
+    model = model or feature_net.FeatureNet()
+
     def loss_fn(params, x, y):
-        logits, _ = feature_net.FeatureNet().apply({"params": params}, x)
+        logits, _ = model.apply({"params": params}, x)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     @jax.jit

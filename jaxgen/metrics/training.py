@@ -24,11 +24,14 @@ def subset(ds: Dataset, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def generate_batched(family, state, *, rng, num: int, batch_size: int = 500,
-                     advance=lambda n: None, **options) -> np.ndarray:
+                     advance=lambda n: None, per_sample_prompts=None, **options) -> np.ndarray:
     """uint8 (num, H, W, C) from `family.generate` in equal batches (one compile); batch i
-    uses fold_in(rng, i) and the surplus of the last one is dropped. advance(n) after each."""
+    uses fold_in(rng, i) and the surplus of the last one is dropped. advance(n) after each.
+    per_sample_prompts: num prompts, sample j drawn for prompt j (text models)."""
     size, out = min(batch_size, num), []
     for i in range(-(-num // size)):
+        if per_sample_prompts is not None:   # the last batch repeats its prompts to full size
+            options["prompts"] = list(per_sample_prompts[i * size:(i + 1) * size])
         images = family.generate(state, rng=jax.random.fold_in(rng, i), num=size, **options)
         out.append(to_uint8(jax.device_get(images)))
         advance(size)

@@ -80,3 +80,21 @@ def test_demo_predicts_held_out_captions(tmp_path):
     print(f"held-out MLM accuracy {acc.mean():.3f} (all test captions), "
           f"{acc[held].mean():.3f} ({held.sum()} with held-out pairs), loss {out['mlm_loss'].mean():.3f}")
     assert acc.mean() > 0.6 and acc[held].mean() > 0.5
+
+
+def test_dropout_masks_are_per_caption():
+    """With dropout, caption i's loss depends on its own key only, not on its batch place."""
+    cfg = text_mlm.TextConfig(width=16, depth=1, heads=2, mlp_ratio=2, max_len=24, dropout=0.5)
+    model, mlm_cfg = text_mlm.TextEncoder(cfg), smoke_config("text_mlm").mlm
+    tokens = jnp.asarray(encode_text([f"a red bag {i}" for i in range(6)], 24))
+    params = model.init(jax.random.PRNGKey(0), tokens[:1], method="mlm")["params"]
+    keys = example_keys(jax.random.PRNGKey(1), jnp.arange(6, dtype=jnp.uint32))
+    drops = example_keys(jax.random.PRNGKey(2), jnp.arange(6, dtype=jnp.uint32))
+    terms = jax.jit(lambda t, k, d: text_mlm.mlm_terms(model, params, t, k, mlm_cfg,
+                                                       drop_keys=d)["loss"])
+    loss = np.asarray(terms(tokens, keys, drops))
+    np.testing.assert_allclose(np.asarray(terms(tokens[::-1], keys[::-1], drops[::-1]))[::-1],
+                               loss, rtol=1e-5)
+    plain = np.asarray(jax.jit(lambda t, k: text_mlm.mlm_terms(model, params, t, k, mlm_cfg)
+                               ["loss"])(tokens, keys))
+    assert not np.allclose(loss, plain)                       # dropout did act
