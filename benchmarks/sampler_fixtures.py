@@ -160,14 +160,14 @@ def cases(x_T: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
                 out[f"{data}/dpmpp_2m/{spacing}/{n}"] = run_dpm(data, spacing, n, x_T)[1]
             out[f"{data}/dpmpp_2m_sde/trailing/{n}"] = run_dpm(data, "trailing", n, x_T, noise)[1]
             out[f"{data}/dpmpp_2m_sde/trailing/{n}/noise"] = noise
-            for spacing in ("trailing", "uniform"):
-                out[f"{data}/unipc/{spacing}/{n}"] = run_unipc(data, spacing, n, x_T)[1]
+            out[f"{data}/unipc/trailing/{n}"] = run_unipc(data, "trailing", n, x_T)[1]
             out[f"{data}/unipc/trailing/{n}/order3"] = run_unipc(data, "trailing", n, x_T,
                                                                  solver_order=3)[1]
-            out[f"{data}/unipc/trailing/{n}/bh1"] = run_unipc(data, "trailing", n, x_T,
-                                                              solver_type="bh1")[1]
-            out[f"{data}/unipc/trailing/{n}/order3/no_lof"] = run_unipc(
-                data, "trailing", n, x_T, solver_order=3, lower_order_final=False)[1]
+        out[f"{data}/unipc/uniform/8"] = run_unipc(data, "uniform", 8, x_T)[1]
+        out[f"{data}/unipc/trailing/8/bh1"] = run_unipc(data, "trailing", 8, x_T,
+                                                        solver_type="bh1")[1]
+        out[f"{data}/unipc/trailing/20/order3/no_lof"] = run_unipc(
+            data, "trailing", 20, x_T, solver_order=3, lower_order_final=False)[1]
     return out
 
 
