@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgen.diffusion.samplers.ancestral import one_per_step
 from jaxgen.diffusion.samplers.base import Ctx, Sampler, State
@@ -34,7 +35,7 @@ def check(options: Mapping[str, Any], steps: int | None) -> None:
     """Static option values: order in ORDERS (and <= steps, when given), solver_type in
     SOLVER_TYPES, lower_order_final a bool."""
     order, solver_type = options["order"], options["solver_type"]
-    if order not in ORDERS or isinstance(order, bool):
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order not in ORDERS:
         raise ValueError(f"unipc order={order!r} is not supported; choose one of {list(ORDERS)}")
     if not isinstance(options["lower_order_final"], bool):
         raise ValueError(f"unipc lower_order_final={options['lower_order_final']!r} must be "
