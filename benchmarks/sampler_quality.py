@@ -10,8 +10,8 @@ against --num test images, the sampling wall time (block_until_ready; the compil
 apart, ahead of time, and is a cold one: no persistent cache) and seconds per image (over the
 images made: --batch should divide --num). Steps per sampler are chosen so that the NFE is
 the target's (heun: steps = (NFE + 1) // 2, so NFE 2 steps - 1 is one less); a target no
-step count reaches within 1 is skipped. Spacing: edm for euler / heun, karras for dpmpp* /
-unipc, the workdir's config default for ddpm / ddim; `--spacing karras` sets all, `--spacing ddim=karras`
+step count reaches within 1 is skipped. Spacing: edm for euler / heun / dpmpp* / unipc, the
+workdir's config default for ddpm / ddim; `--spacing karras` sets all, `--spacing ddim=karras`
 one. All samplers draw x_T the same way from the seed (diffusion.sample), so rows share their
 starting noise; the grid passes one x_T explicitly all the same. --student WORKDIR adds a
 (distilled) diffusion workdir at 1, 2, 4 and 8 steps of its config's sampler. The goal lines
@@ -54,15 +54,13 @@ def _note(message: str) -> None:
 
 
 def spacing_for(g, sampler: str, overrides: dict) -> str:
-    """--spacing for this sampler, else for all, else edm (Karras sigmas up to 80) for the
-    sigma-space samplers, karras for the multistep solvers and the workdir's config default
-    (uniform) for ddpm / ddim."""
+    """--spacing for this sampler, else for all, else edm (Karras sigmas up to 80: a cosine
+    schedule's karras range starts at 2e4) for the sigma-space and multistep solvers and the
+    workdir's config default (uniform) for ddpm / ddim."""
     if sampler in overrides or "*" in overrides:
         return overrides.get(sampler, overrides.get("*"))
-    if sampler in ("euler", "heun"):
+    if sampler in ("euler", "heun", "unipc") or sampler.startswith("dpmpp"):
         return "edm"
-    if sampler.startswith("dpmpp") or sampler == "unipc":
-        return "karras"
     return g.info(sampler=sampler, steps=1)["spacing"]
 
 
