@@ -51,6 +51,12 @@ def _floats(text: str) -> list[float]:
                                          f"0,2,4; got {text!r}") from None
 
 
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+
+
 def _pair(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))
@@ -82,7 +88,8 @@ def parse(argv):
     p.add_argument("--spacing", choices=SPACINGS, help="timestep spacing (default: the config's)")
     for name, default in sorted(SAMPLER_FLAGS.items()):
         takers = [s for s in SAMPLERS if name in sampler_options(s)]
-        p.add_argument(f"--{name}", type=float, help=f"{'/'.join(takers)} option (default {default})")
+        kind = {bool: _bool, int: int, str: str}.get(type(default), float)   # unipc: order, ...
+        p.add_argument(f"--{name}", type=kind, help=f"{'/'.join(takers)} option (default {default})")
     p.add_argument("--labels", type=_ints, help="class ids for a class-conditional model, e.g. "
                    "0,3,7 (repeated to --num)")
     p.add_argument("--prompt", action="append", help="a prompt for a text-to-image model "

@@ -22,7 +22,9 @@ use_clipped_model_output=True, as jaxgen recomputes eps from the clipped x0) and
 prev_timestep = t - T // N (so only N dividing T is compared); Euler/Heun's x in sigma space
 (x_T * sqrt(1 + sigma_max^2) is passed, not init_noise_sigma, which is sigma_max for
 linspace/trailing); Heun takes 2N - 1 calls; DPM-Solver's own linspace/leading take N + 1
-points, so jaxgen's "uniform" grid is passed as custom timesteps.
+points, so jaxgen's "uniform" grid is passed as custom timesteps. UniPC (bh2, predict_x0,
+lower_order_final, final_sigmas_type="zero": its defaults) takes no custom timesteps: for
+"uniform" its timesteps and sigmas are overwritten after set_timesteps.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import pathlib
 import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler)
+                       HeunDiscreteScheduler, UniPCMultistepScheduler)
 
 T, MU, S, SHAPE = 1000, 0.3, 0.5, (2, 4, 4, 1)
 OUT = pathlib.Path(__file__).resolve().parents[1] / "tests/diffusion/fixtures/samplers.npz"
@@ -118,6 +120,25 @@ def run_dpm(data, spacing, n, x_T, noise=None):
     return sched.timesteps.numpy(), np.stack(traj)
 
 
+def run_unipc(data, spacing, n, x_T, **kw):
+    sched = make(UniPCMultistepScheduler, spacing, **kw)
+    sched.set_timesteps(n)
+    if spacing == "uniform":   # jaxgen's default grid, as for DPM-Solver above
+        ts = np.round(np.linspace(T - 1, 0, n)).astype(int)
+        sched.timesteps = torch.from_numpy(ts)
+        sched.sigmas = torch.from_numpy(np.append(np.exp(LOG_SIGMAS[ts]), 0.0).astype(np.float32))
+    x, traj = torch.from_numpy(x_T), []
+    # The last step (to sigma = 0, h = inf) fails in diffusers with lower_order_final=False (at
+    # full order: a singular solve at order 3, inf at order 2) and with bh1 (B(h) = -inf times
+    # a zero sum: nan); for those the first N - 1 steps are kept.
+    whole = sched.config.lower_order_final and sched.config.solver_type == "bh2"
+    steps = sched.timesteps if whole else sched.timesteps[:-1]
+    for t in steps:
+        x = sched.step(model(data, x, t), t, x).prev_sample
+        traj.append(x.numpy())
+    return sched.timesteps.numpy(), np.stack(traj)
+
+
 def cases(x_T: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     out = {}
     for data in ("gauss", "mlp"):
@@ -139,6 +160,14 @@ def cases(x_T: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
                 out[f"{data}/dpmpp_2m/{spacing}/{n}"] = run_dpm(data, spacing, n, x_T)[1]
             out[f"{data}/dpmpp_2m_sde/trailing/{n}"] = run_dpm(data, "trailing", n, x_T, noise)[1]
             out[f"{data}/dpmpp_2m_sde/trailing/{n}/noise"] = noise
+            out[f"{data}/unipc/trailing/{n}"] = run_unipc(data, "trailing", n, x_T)[1]
+            out[f"{data}/unipc/trailing/{n}/order3"] = run_unipc(data, "trailing", n, x_T,
+                                                                 solver_order=3)[1]
+        out[f"{data}/unipc/uniform/8"] = run_unipc(data, "uniform", 8, x_T)[1]
+        out[f"{data}/unipc/trailing/8/bh1"] = run_unipc(data, "trailing", 8, x_T,
+                                                        solver_type="bh1")[1]
+        out[f"{data}/unipc/trailing/20/order3/no_lof"] = run_unipc(
+            data, "trailing", 20, x_T, solver_order=3, lower_order_final=False)[1]
     return out
 
 

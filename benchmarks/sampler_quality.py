@@ -10,7 +10,7 @@ against --num test images, the sampling wall time (block_until_ready; the compil
 apart, ahead of time, and is a cold one: no persistent cache) and seconds per image (over the
 images made: --batch should divide --num). Steps per sampler are chosen so that the NFE is
 the target's (heun: steps = (NFE + 1) // 2, so NFE 2 steps - 1 is one less); a target no
-step count reaches within 1 is skipped. Spacing: karras for euler / heun / dpmpp*, the
+step count reaches within 1 is skipped. Spacing: edm for euler / heun / dpmpp* / unipc, the
 workdir's config default for ddpm / ddim; `--spacing karras` sets all, `--spacing ddim=karras`
 one. All samplers draw x_T the same way from the seed (diffusion.sample), so rows share their
 starting noise; the grid passes one x_T explicitly all the same. --student WORKDIR adds a
@@ -54,12 +54,13 @@ def _note(message: str) -> None:
 
 
 def spacing_for(g, sampler: str, overrides: dict) -> str:
-    """--spacing for this sampler, else for all, else karras for the sigma-space and
-    DPM-Solver samplers and the workdir's config default (uniform) for ddpm / ddim."""
+    """--spacing for this sampler, else for all, else edm (Karras sigmas up to 80: a cosine
+    schedule's karras range starts at 2e4) for the sigma-space and multistep solvers and the
+    workdir's config default (uniform) for ddpm / ddim."""
     if sampler in overrides or "*" in overrides:
         return overrides.get(sampler, overrides.get("*"))
-    if sampler in ("euler", "heun") or sampler.startswith("dpmpp"):
-        return "karras"
+    if sampler in ("euler", "heun", "unipc") or sampler.startswith("dpmpp"):
+        return "edm"
     return g.info(sampler=sampler, steps=1)["spacing"]
 
 

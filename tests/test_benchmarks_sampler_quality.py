@@ -49,8 +49,8 @@ def test_smoke_workdir_rows_and_goals(bench, tmp_path, capsys):
     assert sorted(rows) == [("ladder", "dpmpp_2m"), ("ladder", "heun"), ("reference", "ddpm")]
     assert all(ROW_KEYS <= set(r) and r["num"] == 8 and r["fd"] > 0 for r in rows.values())
     heun, dpm = rows["ladder", "heun"], rows["ladder", "dpmpp_2m"]
-    assert (heun["steps"], heun["nfe"], heun["spacing"]) == (2, 3, "karras")
-    assert (dpm["steps"], dpm["nfe"], dpm["spacing"]) == (4, 4, "karras")
+    assert (heun["steps"], heun["nfe"], heun["spacing"]) == (2, 3, "edm")
+    assert (dpm["steps"], dpm["nfe"], dpm["spacing"]) == (4, 4, "edm")
     ref = rows["reference", "ddpm"]
     assert (ref["steps"], ref["nfe"], ref["spacing"]) == (10, 10, "uniform")
     assert set(result["goals"]) == {"dpmpp_2m", "heun"}

@@ -76,7 +76,7 @@ def sdedit(denoise_fn: DenoiseFn, schedule: Schedule, x0: jax.Array, *, rng: jax
     arguments are `sample`'s. The schedule must be concrete (closed over, not a jit argument).
     """
     registry.get(sampler)
-    registry.resolve_options(sampler, eta, options)
+    registry.resolve_options(sampler, eta, options, steps)
     k, _ = start_step(schedule, strength, steps, spacing)
     x0 = jnp.asarray(x0, jnp.float32)
     if k == steps:

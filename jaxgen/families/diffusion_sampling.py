@@ -31,7 +31,8 @@ def resolve(defaults, *, sampler=None, steps=None, spacing=None, **options) -> d
                          f"{sorted(takes) or 'none'}")
     return dict(sampler=sampler, steps=int(steps or defaults.steps),
                 spacing=spacing or defaults.get("spacing", "uniform"),
-                options=tuple(sorted((k, float(v)) for k, v in options.items())))
+                options=tuple(sorted((k, float(v) if isinstance(takes[k], float) else v)
+                                     for k, v in options.items())))
 
 
 def conditioning(num: int, *, cond: Conditioning, labels=None, prompts=None, guidance=None,

@@ -57,13 +57,20 @@ def both_eps(x, t):
     return jnp.concatenate([gauss_eps(x[:half], t[:half]), mlp_eps(x[half:], t[half:])])
 
 
+# Case flags that are sampler options (UniPC's; diffusers' solver_order, solver_type,
+# lower_order_final).
+FLAG_OPTIONS = {"order3": ("order", 3), "bh1": ("solver_type", "bh1"),
+                "no_lof": ("lower_order_final", False)}
+
+
 @functools.cache
-def runner(sampler, clip, eta, stochastic):
+def runner(sampler, clip, eta, stochastic, options=()):
     """One jitted sampler per static setting; grids of one length and t dtype share a compile."""
     def run(grid, x_T, noise):
         return sample_loop(both_eps, SCHEDULE, x_T, grid, rng=jax.random.key(0),
                            sampler=sampler, eta=eta, clip_x0=clip,
-                           noise=noise if stochastic else None, trajectory=True)[1]
+                           noise=noise if stochastic else None, trajectory=True,
+                           **dict(options))[1]
     return jax.jit(run)
 
 
@@ -74,7 +81,9 @@ def jaxgen_trajectories(case):
     noise = None
     if f"gauss/{case}/noise" in FIXTURES.files:
         noise = np.concatenate([FIXTURES[f"{d}/{case}/noise"] for d in DATA], axis=1)
-    run = runner(sampler, "clip" in flags, 1.0 if "eta1" in flags else 0.0, noise is not None)
+    options = tuple(FLAG_OPTIONS[f] for f in flags if f in FLAG_OPTIONS)
+    run = runner(sampler, "clip" in flags, 1.0 if "eta1" in flags else 0.0, noise is not None,
+                 options)
     xs = run(make_grid(SCHEDULE, int(n), spacing), x_T, noise)          # (N, 4, 4, 4, 1)
     return np.split(np.asarray(xs), 2, axis=1)
 
@@ -87,6 +96,8 @@ def test_same_schedule_table():
 def test_trajectory_matches_diffusers(case):
     for data, got in zip(DATA, jaxgen_trajectories(case)):
         want = FIXTURES[f"{data}/{case}"]                 # (N, 2, 4, 4, 1), x after each step
+        if {"no_lof", "bh1"} & set(case.split("/")):   # diffusers fails at the last step (see
+            got = got[:-1]                               # the fixture script): N - 1 stored
         assert got.shape == want.shape, data
         np.testing.assert_allclose(got[-1], want[-1], atol=ATOL, rtol=0, err_msg=data)
         np.testing.assert_allclose(got, want, atol=ATOL, rtol=0, err_msg=data)

@@ -1,13 +1,13 @@
 """Diffusion samplers: a registry of solvers run on a grid of noise levels.
 
-    SAMPLERS                        names in registry order: ddpm ddim euler heun dpmpp_2m ...
+    SAMPLERS                        names in registry order: ddpm ddim euler heun dpmpp_2m ... unipc
     options("heun")                 {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": inf, "s_noise": 1.0}
     nfe("heun", 10)                 19 denoiser evaluations
     sample(fn, schedule, shape, rng=key, sampler="dpmpp_2m", steps=20, spacing="karras")
 
 Modules: grid.py (schedule at continuous t / sigma, spacings, Grid), base.py (Sampler entry,
 denoiser), ancestral.py (ddpm, ddim), karras.py (euler, heun), dpm_solver.py (dpmpp_2m[_sde]),
-registry.py (REGISTRY, options, nfe), loop.py (sample, sample_loop).
+unipc.py (unipc), registry.py (REGISTRY, options, nfe), loop.py (sample, sample_loop).
 """
 from jaxgen.diffusion.samplers.ancestral import ddim_step, ddpm_step
 from jaxgen.diffusion.samplers.base import Sampler, denoise, denoise_at

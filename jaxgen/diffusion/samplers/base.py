@@ -3,7 +3,8 @@
 A sampler is a `Sampler` entry: pure `init(ctx, x_T) -> state` and `step(ctx, i, state) ->
 state` (state a pytree holding the current x_{t_i} (B, H, W, C) as `state["x"]`, in the VP
 space the denoiser takes), run for i = 0..N-1 by one `lax.scan`; its own option names with
-defaults; and `nfe(N)`, the denoiser evaluations for N steps.
+defaults; `nfe(N)`, the denoiser evaluations for N steps; and `check(options, N or None)`, which
+raises a ValueError for option values (or a step count N) the sampler cannot take.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Sampler:
     nfe: Callable[[int], int]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     doc: str = ""
+    check: Callable[[Mapping[str, Any], int | None], None] = lambda options, steps: None
 
 
 def denoise_at(denoise_fn: DenoiseFn, x_t: jax.Array, t: jax.Array, alpha: jax.Array,

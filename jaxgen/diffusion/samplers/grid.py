@@ -21,9 +21,16 @@ import numpy as np
 from jaxgen.diffusion.schedules import Schedule
 
 INTEGER_SPACINGS = ("uniform", "trailing", "leading", "linspace")
-SPACINGS = (*INTEGER_SPACINGS, "karras", "trailing_exact")
+SPACINGS = (*INTEGER_SPACINGS, "karras", "edm", "trailing_exact")
 DEFAULT_SPACING = "uniform"
 KARRAS_RHO = 7.0  # EDM eq. 5 and sec. 3: rho = 7
+# EDM sec. 5 / Table 1: sigma_min = 0.002, sigma_max = 80. The "edm" spacing clips the
+# schedule's [sigma_vp(0), sigma_vp(T-1)] to this range: a cosine schedule's sigma_vp(T-1) is
+# 2e4, and a Heun step from sigma_i to sigma_{i+1} scales an error in D(x_{i+1}) by
+# (sigma_i - sigma_{i+1}) / (2 sigma_{i+1}) (its trapezoid: x_hat + (sigma_{i+1} - sigma_i)
+# (d_i + d_{i+1}) / 2, d_{i+1} = (x_{i+1} - D) / sigma_{i+1}): 5 Karras steps of that range
+# make ratios 6, 10, 34, 1600.
+EDM_SIGMA_MIN, EDM_SIGMA_MAX = 0.002, 80.0
 
 
 class VP(NamedTuple):
@@ -173,13 +180,18 @@ def grid_from_fractional(schedule: Schedule, ts: np.ndarray) -> Grid:
 
 def make_grid(schedule: Schedule, steps: int, spacing: str = DEFAULT_SPACING) -> Grid:
     """The grid of `steps` steps; "karras" spans the schedule's sigma_vp range
-    [sigma_vp(0), sigma_vp(T-1)] (as k-diffusion and diffusers' DPM-Solver do);
-    "trailing_exact" is `exact_timesteps` at fractional t (it nests: N in 2N)."""
+    [sigma_vp(0), sigma_vp(T-1)] (as k-diffusion and diffusers' DPM-Solver do); "edm" is the
+    same ramp on that range clipped to [EDM_SIGMA_MIN, EDM_SIGMA_MAX] (x_T ~ N(0, I) is then
+    taken as x at sigma_vp <= 80, as EDM does); "trailing_exact" is `exact_timesteps` at
+    fractional t (it nests: N in 2N)."""
     check_spacing(spacing)
     if spacing == "trailing_exact":
         return grid_from_fractional(schedule, exact_timesteps(schedule.num_steps, steps))
-    if spacing != "karras":
+    if spacing not in ("karras", "edm"):
         return grid_from_timesteps(schedule, timesteps(schedule.num_steps, steps, spacing))
     check_steps(steps, schedule.num_steps)
     s = jnp.exp(log_sigmas(schedule))
-    return grid_from_sigmas(schedule, karras_sigmas(s[0], s[-1], steps))
+    lo, hi = s[0], s[-1]
+    if spacing == "edm":
+        lo, hi = jnp.maximum(lo, EDM_SIGMA_MIN), jnp.minimum(hi, EDM_SIGMA_MAX)
+    return grid_from_sigmas(schedule, karras_sigmas(lo, hi, steps))

@@ -78,7 +78,7 @@ def sample(denoise_fn: DenoiseFn, schedule: Schedule, shape: tuple[int, ...], *,
     registry.get(sampler)
     check_spacing(spacing)
     check_steps(steps, schedule.num_steps)
-    registry.resolve_options(sampler, eta, options)
+    registry.resolve_options(sampler, eta, options, steps)
     if x_T is not None and tuple(x_T.shape) != tuple(shape):
         raise ValueError(f"x_T has shape {tuple(x_T.shape)} but shape={tuple(shape)}; pass "
                          f"matching shapes")

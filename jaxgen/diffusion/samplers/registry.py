@@ -10,9 +10,10 @@ from jaxgen.diffusion.samplers.ancestral import DDIM, DDPM
 from jaxgen.diffusion.samplers.base import Sampler
 from jaxgen.diffusion.samplers.dpm_solver import DPMPP_2M, DPMPP_2M_SDE
 from jaxgen.diffusion.samplers.karras import EULER, HEUN
+from jaxgen.diffusion.samplers.unipc import UNIPC
 
 REGISTRY: dict[str, Sampler] = {s.name: s for s in (DDPM, DDIM, EULER, HEUN, DPMPP_2M,
-                                                     DPMPP_2M_SDE)}
+                                                     DPMPP_2M_SDE, UNIPC)}
 SAMPLERS = tuple(REGISTRY)
 
 
@@ -34,9 +35,11 @@ def nfe(sampler: str, steps: int) -> int:
     return get(sampler).nfe(steps)
 
 
-def resolve_options(sampler: str, eta: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_options(sampler: str, eta: Any, given: Mapping[str, Any],
+                    steps: int | None = None) -> dict[str, Any]:
     """The sampler's options: its defaults, updated with `given`, plus `eta` where it takes one.
-    eta other than 0.0 for a sampler without it, or an option it does not take, is an error."""
+    eta other than 0.0 for a sampler without it, an option it does not take, or a value (or,
+    given `steps`, a step count) its `check` refuses is an error."""
     entry = get(sampler)
     unknown = sorted(set(given) - set(entry.options))
     if unknown:
@@ -49,4 +52,5 @@ def resolve_options(sampler: str, eta: Any, given: Mapping[str, Any]) -> dict[st
         takers = [n for n, s in REGISTRY.items() if "eta" in s.options]
         raise ValueError(f"eta={eta} applies to sampler {takers} only; for sampler {sampler!r} "
                          f"drop eta (its options: {sorted(entry.options) or 'none'})")
+    entry.check(resolved, steps)
     return resolved
