@@ -166,6 +166,6 @@ def build(config, dataset) -> Family:
                   param_groups=lambda state: param_groups(config, state["params"]),
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
                   inference_keys=("params", "ema_params"),
-                  tensor_rules=tensor_rules(config),
+                  tensor_rules=tensor_rules(config, "denoiser/" if "text" in config else ""),
                   tasks=make_edit(model, schedule, cond=cond,
                                   prediction=prediction, defaults=config.sample))

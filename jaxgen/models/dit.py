@@ -139,10 +139,11 @@ TENSOR_SPLITS = (("attn/qkv/kernel", 1), ("attn/qkv/bias", 0), ("attn/out/kernel
                  ("mlp_in/kernel", 1), ("mlp_in/bias", 0), ("mlp_out/kernel", 0))
 
 
-def tensor_rules(cfg: DiTConfig, tensor: int) -> tuple:
+def tensor_rules(cfg: DiTConfig, tensor: int, scope: str = "") -> tuple:
     """`parallel.rules` entries splitting every block over a "tensor" axis of `tensor` devices,
     for unrolled blocks (".../block3/attn/qkv/kernel") and scanned ones (".../blocks/...", one
-    leading depth axis). They match the parameters, their optimiser moments and the EMA."""
+    leading depth axis). They match the parameters, their optimiser moments and the EMA; `scope`
+    ("denoiser/" behind a text encoder) keeps them off other networks' blocks."""
     hidden = cfg.mlp_ratio * cfg.width
     if cfg.heads % tensor or hidden % tensor:
         raise ValueError(f"parallel.tensor={tensor} must divide the DiT's heads ({cfg.heads}) and "
@@ -152,7 +153,7 @@ def tensor_rules(cfg: DiTConfig, tensor: int) -> tuple:
     for suffix, dim in TENSOR_SPLITS:
         for block, lead in ((r"block\d+", 0), ("blocks", 1)):
             spec = (None,) * (lead + dim) + ("tensor",)
-            rules.append((rf"(.*/)?{block}/{suffix}", spec))
+            rules.append((rf"(.*/)?{scope}{block}/{suffix}", spec))
     return tuple(rules)
 
 

@@ -45,11 +45,13 @@ def make_denoiser(config, **derived) -> nn.Module:
     return ARCHS[arch_of(config.model)][1](denoiser_config(config, **derived))
 
 
-def tensor_rules(config):
+def tensor_rules(config, scope: str = ""):
     """tensor size -> `parallel.rules` for `config.model`'s architecture (raising for a size the
-    model does not divide), or None when the architecture has no built-in tensor parallelism."""
+    model does not divide), or None when the architecture has no built-in tensor parallelism.
+    `scope`: the denoiser's path prefix inside the parameters ("denoiser/" under a text encoder,
+    which stays replicated)."""
     rules = TENSOR_RULES.get(arch_of(config.model))
     if rules is None:
         return None
     typed = denoiser_config(config)  # the split depends on widths and heads only
-    return lambda tensor: rules(typed, tensor)
+    return lambda tensor: rules(typed, tensor, scope)

@@ -66,6 +66,16 @@ def test_dit_rules_split_heads_and_mlp_megatron_style(scan):
         assert group["patch_embed"]["kernel"] == group["final_proj"]["kernel"] == P()
 
 
+def test_a_scope_keeps_the_rules_off_the_text_encoder():
+    """Behind a text encoder the denoiser lives under "denoiser/"; the encoder's blocks (also
+    named block0/attn/qkv) stay replicated."""
+    def spec(path):
+        return next((s for pattern, s in dit.tensor_rules(SMALL, 2, "denoiser/")
+                     if re.fullmatch(pattern, path)), None)
+    assert spec("opt_state/1/0/mu/denoiser/block0/attn/qkv/kernel") == (None, "tensor")
+    assert spec("params/text/block0/attn/qkv/kernel") is None
+
+
 @pytest.mark.parametrize("heads, mlp_ratio, numbers", [(2, 4, ("tensor=4", "heads (2)")),
                                                        (4, 3, ("tensor=8", "96"))])
 def test_tensor_size_that_does_not_divide_the_dit_names_the_numbers(heads, mlp_ratio, numbers):
@@ -153,8 +163,8 @@ def test_tensor_parallel_training_matches_one_device(trained, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tensor2", "tensor4", "data2_tensor2", "tensor2_scan"])
 def test_split_leaves_hold_one_tensor_share_per_device(trained, name):
-    """Exactly the Megatron-split leaves (params, Adam's mu and nu, EMA) are split, each to 1/T
-    of its bytes per device."""
+    """Exactly the denoiser's Megatron-split leaves (params, Adam's mu and nu, EMA) are split,
+    each to 1/T of its bytes per device; the text encoder stays whole."""
     run = trained["summary"][str(trained["wd"][name])]
     tensor = run["mesh"]["tensor"]
     assert run["mesh"] == {"data": 4 // tensor if name == "data2_tensor2" else 1, "fsdp": 1,
@@ -162,9 +172,10 @@ def test_split_leaves_hold_one_tensor_share_per_device(trained, name):
     split = run["split_fractions"]
     suffixes = "|".join(s for s, _ in dit.TENSOR_SPLITS)
     expected_per_group = 6 * (1 if name.endswith("scan") else 2)  # 6 leaves per block
-    for group in ("params/", "ema_params/", "/mu/", "/nu/"):
-        assert sum(group in k for k in split) == expected_per_group, (group, sorted(split))
-    assert all(re.search(rf"/({suffixes})$", k) for k in split), sorted(split)
+    for group in ("^params/", "^ema_params/", "/mu/", "/nu/"):
+        assert sum(bool(re.search(group, k)) for k in split) == expected_per_group, (group, split)
+    assert len(split) == 4 * expected_per_group, sorted(split)
+    assert all(re.search(rf"/denoiser/block(s|\d+)/({suffixes})$", k) for k in split), sorted(split)
     assert set(split.values()) == {1 / tensor}
     assert max(run["bytes_per_device"]) < run["total_bytes"]
 
