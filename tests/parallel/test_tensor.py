@@ -121,6 +121,20 @@ def test_feature_split_activation_into_a_conv_is_miscompiled(miscompile):
     np.testing.assert_allclose(miscompile["split"], miscompile["want"], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
+def test_megatron_split_has_one_all_reduce_per_branch():
+    """Forward: one all-reduce after each block's attention and MLP, nothing else; gradient:
+    as many again (the inputs' gradients of QKV and mlp_in). Same output as one device."""
+    env = dict(script_env(), XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    proc = subprocess.run([sys.executable, "tests/parallel/collectives.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["forward"] == {"all-reduce": 2 * got["depth"]}, got
+    assert got["gradient"] == {"all-reduce": 4 * got["depth"]}, got
+    assert got["max_abs_diff"] < 1e-5, got
+
+
 # --- training on simulated devices (slow) ----------------------------------------------------
 
 CONFIG = ("t2i_compose:dit_smoke", "--config.model.heads=4")
