@@ -1,12 +1,15 @@
 """Step time and per-device state memory by parallel mode and device count, printed as JSON.
 
   python benchmarks/scaling.py [--config configs/ddpm_fmnist.py] [--batch_size 16] \
-      [--devices 1 2 4 8] [--modes jit fsdp shard_map shard_map_fsdp pmap] [--steps 5]
+      [--devices 1 2 4 8] [--modes jit fsdp shard_map shard_map_fsdp pmap tensor] [--steps 5]
+  python benchmarks/scaling.py --config configs/t2i_compose.py:dit_demo --modes jit fsdp tensor
 
 Modes: jit (data parallel), fsdp (jit, parameters and optimiser state split over all the
-devices), shard_map, shard_map_fsdp, pmap. Per (mode, devices): compile time, median step time
-(block_until_ready, after two warm-up steps) and the train state's bytes on the fullest device
-(parameters + optimiser moments + EMA) against the whole state, and XLA's scratch memory
+devices), shard_map, shard_map_fsdp, pmap, tensor (jit, the model's built-in tensor-parallel
+split over all the devices: a DiT's heads and MLP units). Per (mode, devices): compile time,
+median step time (block_until_ready, after two warm-up steps), the train state's bytes on the
+fullest device (parameters + optimiser moments + EMA) against the whole state, the parameters +
+optimiser state alone on the fullest device, and XLA's scratch memory
 per device during a step (where gathered parameters and activations live). On a machine without an
 accelerator it runs on `--cpu_devices` simulated CPU devices sharing the host's cores: that
 shows the overhead and the memory per device, not a speed-up. On GPUs/TPUs it runs unchanged
@@ -31,7 +34,8 @@ from jaxgen.families.base import init_fn, step_fn  # noqa: E402
 
 MODES = {"jit": dict(mode="jit"), "fsdp": dict(mode="jit", data=1, fsdp=-1),
          "shard_map": dict(mode="shard_map"), "pmap": dict(mode="pmap"),
-         "shard_map_fsdp": dict(mode="shard_map", data=1, fsdp=-1)}
+         "shard_map_fsdp": dict(mode="shard_map", data=1, fsdp=-1),
+         "tensor": dict(mode="jit", data=1, tensor=-1)}
 
 
 def configure(spec: str, batch_size: int, mode: str, overrides: dict):
@@ -60,9 +64,11 @@ def time_steps(step, state, batches) -> tuple[float, float, int, object]:
 def bench(config, dataset, devices, steps: int) -> dict:
     family = families.build(config, dataset)
     layout = Layout(config, init_fn(family, config.seed), devices=devices,
-                    param_groups=family.param_groups)
+                    param_groups=family.param_groups, tensor_rules=family.tensor_rules)
     state = layout.init_state()
     held = layout.memory_per_device(state)
+    trained = layout.memory_per_device({k: v for k, v in state.items()
+                                        if k not in ("ema_params", "step", "rng")})
     batches = [layout.global_batch(data_lib.batch_at(dataset, i, batch_size=config.train.batch_size,
                                                      seed=0)) for i in range(steps + 2)]
     step = layout.compile(lambda axis_name: step_fn(family, axis_name))
@@ -73,6 +79,7 @@ def bench(config, dataset, devices, steps: int) -> dict:
                 images_per_s=round(config.train.batch_size / step_s, 1),
                 state_bytes_total=total, state_bytes_per_device=max(held.values()),
                 per_device_fraction=round(max(held.values()) / total, 4),
+                params_opt_bytes_per_device=max(trained.values()),
                 step_scratch_bytes_per_device=temp,
                 params=sum(count_params(p) for p in family.param_groups(state).values()))
 

@@ -34,6 +34,9 @@ class Family:
     inference_keys: the top-level state entries generate / modes / evaluate read; a
                     sampling-only load (`jaxgen.load`) restores just these (None: all)
     tasks: image-to-image tasks, {name: Task} (diffusion: "img2img", "inpaint")
+    tensor_rules: optional fn(tensor size) -> `parallel.rules` entries ((regex, spec), ...)
+                  that split the family's model over the "tensor" mesh axis (the DiT's
+                  Megatron split); None: no built-in tensor parallelism
     """
     init: Callable[..., State]
     train_step: Callable[..., tuple[State, dict]]
@@ -45,6 +48,7 @@ class Family:
     sample_info: Callable[..., dict] | None = None
     inference_keys: tuple[str, ...] | None = None
     tasks: dict[str, "Task"] = dataclasses.field(default_factory=dict)
+    tensor_rules: Callable[[int], tuple] | None = None
 
 
 class Task(NamedTuple):

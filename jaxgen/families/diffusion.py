@@ -19,7 +19,7 @@ from jaxgen.families.diffusion_edit import make_edit
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.text_cond import build_text_network
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
-from jaxgen.models.registry import arch_of, denoiser_config, make_denoiser
+from jaxgen.models.registry import arch_of, denoiser_config, make_denoiser, tensor_rules
 from jaxgen.optim import apply_gradients, ema_update, freeze_groups, make_optimizer
 
 
@@ -166,5 +166,6 @@ def build(config, dataset) -> Family:
                   param_groups=lambda state: param_groups(config, state["params"]),
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
                   inference_keys=("params", "ema_params"),
+                  tensor_rules=tensor_rules(config, "denoiser/" if "text" in config else ""),
                   tasks=make_edit(model, schedule, cond=cond,
                                   prediction=prediction, defaults=config.sample))

@@ -42,6 +42,17 @@ def _heads(x: jax.Array, heads: int) -> jax.Array:
     return x.reshape(b, length, heads, d // heads).transpose(0, 2, 1, 3)
 
 
+def _qkv_heads(qkv: jax.Array, heads: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(B, L, H * 3 * d_h), head-major (each head's q, k, v side by side) -> q, k, v
+    (B, H, L, d_h). Head-major, as Megatron-LM lays out its fused QKV, so that splitting the
+    kernel's output axis into T contiguous blocks gives each device whole heads (H / T of them,
+    with their q, k and v): tensor parallelism needs no exchange inside attention."""
+    b, length, d3 = qkv.shape
+    qkv = qkv.reshape(b, length, heads, 3, d3 // (3 * heads))    # (B, L, H, 3, d_h)
+    q, k, v = qkv.transpose(3, 0, 2, 1, 4)                        # (B, H, L, d_h) each
+    return q, k, v
+
+
 class Attention(nn.Module):
     """Multi-head attention of x (B, L, D) to itself, or to `context` (B, L_k, D_k) with key mask
     `keep` (B, L_k) -> (B, L, D). `zero_out` zero-initialises the output projection, so a
@@ -55,11 +66,12 @@ class Attention(nn.Module):
         b, length, d = x.shape
         dense = lambda n, name: nn.Dense(n, dtype=self.dtype, name=name)  # noqa: E731
         if context is None:
-            q, k, v = jnp.split(dense(3 * d, "qkv")(x), 3, axis=-1)
+            q, k, v = _qkv_heads(dense(3 * d, "qkv")(x), self.heads)
         else:
-            q = dense(d, "q")(x)
-            k, v = jnp.split(dense(2 * d, "kv")(context.astype(self.dtype)), 2, axis=-1)
-        out = dot_attention(*(_heads(a, self.heads) for a in (q, k, v)), keep)  # (B, H, L, d_h)
+            q = _heads(dense(d, "q")(x), self.heads)
+            kv = dense(2 * d, "kv")(context.astype(self.dtype))
+            k, v = (_heads(a, self.heads) for a in jnp.split(kv, 2, axis=-1))
+        out = dot_attention(q, k, v, keep)                                       # (B, H, L, d_h)
         out = out.transpose(0, 2, 1, 3).reshape(b, length, d)                  # (B, L, D)
         init = nn.initializers.zeros if self.zero_out else nn.initializers.lecun_normal()
         return nn.Dense(d, dtype=self.dtype, kernel_init=init, name="out")(out)

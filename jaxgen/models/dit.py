@@ -128,6 +128,35 @@ class DiTBlock(nn.Module):
         return (x + gate2 * h).astype(jnp.float32)
 
 
+# Megatron-LM tensor parallelism (Shoeybi et al. 2019, sec. 3) as sharding rules: in each block
+# the fused QKV (head-major, see attention.py) and mlp_in are split on their output axis,
+# attn/out and mlp_out on their input axis, so a device holds H / T heads and 1/T of the MLP's
+# hidden units, and each branch ends in one all-reduce (of the partial (B, N, D) products).
+# Cross-attention, adaLN, norms, embeddings and the final layer stay replicated: they are a
+# small part of a block (adaLN's 6 D^2 is the largest), and cross-attention over a handful of
+# text tokens is cheap to repeat. (parameter suffix, dimension split over "tensor")
+TENSOR_SPLITS = (("attn/qkv/kernel", 1), ("attn/qkv/bias", 0), ("attn/out/kernel", 0),
+                 ("mlp_in/kernel", 1), ("mlp_in/bias", 0), ("mlp_out/kernel", 0))
+
+
+def tensor_rules(cfg: DiTConfig, tensor: int, scope: str = "") -> tuple:
+    """`parallel.rules` entries splitting every block over a "tensor" axis of `tensor` devices,
+    for unrolled blocks (".../block3/attn/qkv/kernel") and scanned ones (".../blocks/...", one
+    leading depth axis). They match the parameters, their optimiser moments and the EMA; `scope`
+    ("denoiser/" behind a text encoder) keeps them off other networks' blocks."""
+    hidden = cfg.mlp_ratio * cfg.width
+    if cfg.heads % tensor or hidden % tensor:
+        raise ValueError(f"parallel.tensor={tensor} must divide the DiT's heads ({cfg.heads}) and "
+                         f"MLP width ({cfg.mlp_ratio} x {cfg.width} = {hidden}); choose a "
+                         f"tensor size that divides both, or change model.heads / model.mlp_ratio")
+    rules = []
+    for suffix, dim in TENSOR_SPLITS:
+        for block, lead in ((r"block\d+", 0), ("blocks", 1)):
+            spec = (None,) * (lead + dim) + ("tensor",)
+            rules.append((rf"(.*/)?{scope}{block}/{suffix}", spec))
+    return tuple(rules)
+
+
 class ScannedBlock(DiTBlock):
     """`DiTBlock` in nn.scan's (carry, broadcast...) -> (carry, output) form."""
 

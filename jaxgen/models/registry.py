@@ -11,11 +11,15 @@ from __future__ import annotations
 import flax.linen as nn
 
 from jaxgen import config as config_lib
+from jaxgen.models import dit
 from jaxgen.models.dit import DiT, DiTConfig
 from jaxgen.models.unet import UNet, UNetConfig
 
 ARCHS: dict[str, tuple[type, type[nn.Module]]] = {"unet": (UNetConfig, UNet),
                                                    "dit": (DiTConfig, DiT)}
+# arch -> (typed config, tensor size) -> parallel.rules of its Megatron split; an arch missing
+# here has no built-in tensor parallelism (parallel.rules can still split it by hand)
+TENSOR_RULES = {"dit": dit.tensor_rules}
 DEFAULT_ARCH = "unet"  # a config.json written before `model.arch` existed was a U-Net
 
 
@@ -39,3 +43,15 @@ def denoiser_config(config, **derived):
 def make_denoiser(config, **derived) -> nn.Module:
     """The Flax denoiser `config.model.arch` names, built from `config.model` + `derived`."""
     return ARCHS[arch_of(config.model)][1](denoiser_config(config, **derived))
+
+
+def tensor_rules(config, scope: str = ""):
+    """tensor size -> `parallel.rules` for `config.model`'s architecture (raising for a size the
+    model does not divide), or None when the architecture has no built-in tensor parallelism.
+    `scope`: the denoiser's path prefix inside the parameters ("denoiser/" under a text encoder,
+    which stays replicated)."""
+    rules = TENSOR_RULES.get(arch_of(config.model))
+    if rules is None:
+        return None
+    typed = denoiser_config(config)  # the split depends on widths and heads only
+    return lambda tensor: rules(typed, tensor, scope)

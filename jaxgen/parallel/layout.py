@@ -16,16 +16,18 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jaxgen.families.base import make_state
 from jaxgen.parallel import multihost, steps
 from jaxgen.parallel.mesh import BATCH_AXES, check_batch, make_mesh, parallel_config
-from jaxgen.parallel.rules import compute_specs, named, state_specs
+from jaxgen.parallel.rules import compute_specs, named, state_specs, with_model_rules
 
 
 class Layout:
     """The mesh and the shardings of one run. `init` is the pure () -> state of the loop;
-    `param_groups` (the family's) names the parameters jit mode all-gathers for the step."""
+    `param_groups` (the family's) names the parameters jit mode all-gathers for the step;
+    `tensor_rules` (the family's) gives the model's split over the "tensor" axis."""
 
-    def __init__(self, config, init, devices=None, param_groups=None):
+    def __init__(self, config, init, devices=None, param_groups=None, tensor_rules=None):
         self.cfg = parallel_config(config)
         self.mesh = make_mesh(self.cfg, devices)
+        self.cfg = with_model_rules(self.cfg, self.mesh, tensor_rules)
         self.batch_size = config.train.batch_size
         check_batch(self.batch_size, self.mesh)
         self.init = init

@@ -8,6 +8,7 @@ parameters' shapes, so they get the same specs as the parameters.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -90,3 +91,20 @@ def named(mesh: Mesh, specs):
     """PartitionSpecs -> NamedShardings on `mesh` (same tree structure)."""
     return jax.tree.map(lambda spec: NamedSharding(mesh, spec), specs,
                         is_leaf=lambda x: isinstance(x, P))
+
+
+def with_model_rules(cfg: ParallelConfig, mesh: Mesh, model_rules=None) -> ParallelConfig:
+    """`cfg` with the model's built-in tensor-parallel rules (`model_rules(tensor size)`, the
+    family's `tensor_rules`) after the user's `parallel.rules`, which come first and so win.
+    A "tensor" axis with neither is an error: its devices would only hold copies."""
+    tensor = mesh.shape["tensor"]
+    if tensor == 1:
+        return cfg
+    if model_rules is not None:
+        return dataclasses.replace(cfg, rules=cfg.rules + tuple(model_rules(tensor)))
+    if any("tensor" in _axes(entry) for _, spec in cfg.rules for entry in spec):
+        return cfg
+    raise ValueError(f"parallel.tensor={tensor}, but this model has no built-in tensor-parallel "
+                     f"split and no parallel.rules entry names 'tensor'; use a DiT "
+                     f"(model.arch='dit'), give rules such as (('.*/kernel', (None, 'tensor')),), "
+                     f"or set parallel.tensor=1")

@@ -71,7 +71,8 @@ class Loop:
         self.checkpointer = Checkpointer(self.workdir / "checkpoints",
                                          max_to_keep=config.train.keep_checkpoints)
         self.layout = Layout(config, init_fn(self.family, config.seed),
-                             param_groups=self.family.param_groups)
+                             param_groups=self.family.param_groups,
+                             tensor_rules=self.family.tensor_rules)
         self.state = init_or_restore(self.layout, self.checkpointer, console)
         self.start = int(jax.device_get(self.state["step"]))
         self.train_step = self.layout.compile(lambda axis_name: step_fn(self.family, axis_name))

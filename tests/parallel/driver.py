@@ -7,7 +7,8 @@ summary; the parallel tests start it with simulated CPU devices.
 Each run trains `configs/<CONFIG_NAME>.py:smoke` (or CONFIG_NAME:VARIANT) with the overrides in WORKDIR (resuming if it
 holds checkpoints), or with --restore_only just builds the loop (restoring). It then writes
 WORKDIR/<state.npz | restored.npz> (every leaf, gathered, by path) and reports its mesh,
-total and per-device state bytes, and how many leaves are sharded.
+total and per-device state bytes, how many leaves are sharded, and the fraction of each split leaf
+one device holds.
 """
 import json
 import sys
@@ -52,7 +53,17 @@ def one_run(workdir: str, name: str, *args: str) -> dict:
                 total_bytes=sum(x.nbytes for x in jax.tree.leaves(loop.state)),
                 bytes_per_device=sorted(held.values()),
                 sharded_leaves=sum(s != jax.sharding.PartitionSpec() for s in specs),
-                leaves=len(specs))
+                leaves=len(specs), split_fractions=split_fractions(loop.state))
+
+
+def split_fractions(state) -> dict:
+    """{path: bytes of the largest shard / bytes of the leaf} for the leaves split over devices."""
+    out = {}
+    for p, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+        fraction = max(s.data.nbytes for s in x.addressable_shards) / max(x.nbytes, 1)
+        if fraction < 1:
+            out[path_name(p)] = fraction
+    return out
 
 
 def main(argv):
