@@ -43,6 +43,11 @@ class Plan:
     def stages(self) -> int:
         return self.mesh.shape[AXIS]
 
+    def describe(self) -> str:
+        S, M = self.stages, self.microbatches
+        return (f"pipeline: {S} stages x {M} microbatches, bubble (S-1)/(M+S-1) = "
+                f"{bubble(S, M):.3f}")
+
 
 def is_stacked(name: str) -> bool:
     """Whether the state leaf at path `name` belongs to a stacked block stack (leading axis L)."""
@@ -97,7 +102,7 @@ def schedule(stage_fn, params, xs, extras=None, *, axis: str = AXIS):
     S, M = lax.axis_size(axis), xs.shape[0]
     s = lax.axis_index(axis)
     feed = jnp.concatenate([xs, jnp.zeros((S - 1, *xs.shape[1:]), xs.dtype)])  # (M + S - 1, b, ...)
-    send = [(k, k + 1) for k in range(S - 1)]
+    send = [(k, (k + 1) % S) for k in range(S)]   # a cycle: stage 0 ignores what it receives
 
     def iteration(h, step):
         i, x_i = step
@@ -105,7 +110,9 @@ def schedule(stage_fn, params, xs, extras=None, *, axis: str = AXIS):
         out = stage_fn(params, h, _at(extras, jnp.clip(i - s, 0, M - 1)))
         return lax.ppermute(out, axis, send), out
 
-    h0 = lax.pcast(jnp.zeros_like(xs[0]), axis, to="varying")
+    # zeros that vary over the stages like the carry they start (from s, so that the same code
+    # runs under shard_map's type checks and under vmap(axis_name=...), as the tests do)
+    h0 = jnp.broadcast_to((0 * s).astype(xs.dtype), xs.shape[1:])
     _, outs = lax.scan(jax.checkpoint(iteration), h0, (jnp.arange(M + S - 1), feed))
     last = jnp.where(s == S - 1, outs[S - 1:], 0.0)   # (M, b, ...): microbatch m left at i = m + S - 1
     return lax.psum(last, axis)

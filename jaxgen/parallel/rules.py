@@ -55,7 +55,7 @@ def leaf_spec(name: str, shape, cfg: ParallelConfig, mesh: Mesh) -> P:
     for pattern, spec in cfg.rules:
         if re.fullmatch(pattern, name):
             return check_spec(name, shape, spec, mesh)
-    if mesh.shape[pipeline.AXIS] > 1 and pipeline.is_stacked(name):
+    if mesh.shape.get(pipeline.AXIS, 1) > 1 and pipeline.is_stacked(name):
         return P(pipeline.AXIS, *fsdp_spec(shape[1:], mesh.shape["fsdp"], cfg.min_fsdp_size))
     return fsdp_spec(shape, mesh.shape["fsdp"], cfg.min_fsdp_size)
 
