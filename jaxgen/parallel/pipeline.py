@@ -110,9 +110,9 @@ def schedule(stage_fn, params, xs, extras=None, *, axis: str = AXIS):
         out = stage_fn(params, h, _at(extras, jnp.clip(i - s, 0, M - 1)))
         return lax.ppermute(out, axis, send), out
 
-    # zeros that vary over the stages like the carry they start (from s, so that the same code
-    # runs under shard_map's type checks and under vmap(axis_name=...), as the tests do)
-    h0 = jnp.broadcast_to((0 * s).astype(xs.dtype), xs.shape[1:])
+    # zeros that vary over the stages and the data axes like the carry they start (built from s
+    # and xs, so the same code passes shard_map's type checks and runs under vmap(axis_name=...))
+    h0 = jnp.where(s < 0, xs[0], jnp.zeros((), xs.dtype))
     _, outs = lax.scan(jax.checkpoint(iteration), h0, (jnp.arange(M + S - 1), feed))
     last = jnp.where(s == S - 1, outs[S - 1:], 0.0)   # (M, b, ...): microbatch m left at i = m + S - 1
     return lax.psum(last, axis)
