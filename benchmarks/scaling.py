@@ -97,18 +97,23 @@ def bench(config, dataset, devices, steps: int) -> dict:
 
 def stack_cost(config, devices, stages: int, steps: int) -> tuple[float, float]:
     """(CPU seconds, wall seconds), medians per forward + backward of the DiT block stack alone
-    on the training batch (zero conditioning, no prompt): pipelined over `stages` devices with
-    `config.parallel.pipeline.microbatches`, or with stages=1 the plain scan on one device."""
+    on the training batch (zero conditioning, no prompt) in `config.parallel.pipeline.microbatches`
+    microbatches: pipelined over `stages` devices, or with stages=1 the plain scan over them one
+    after another on one device."""
     cfg = denoiser_config(config, out_channels=config.data.channels)
     tokens = (config.data.image_size // cfg.patch_size) ** 2
     x = jnp.ones((config.train.batch_size, tokens, cfg.width))                  # (B, N, D)
     c = jnp.zeros((config.train.batch_size, cfg.width))                         # (B, D)
     init = lambda k: ScannedBlock(cfg).init(k, x[:1], c[:1])["params"]  # noqa: E731
     stacked = jax.vmap(init)(jax.random.split(jax.random.PRNGKey(0), cfg.depth))  # (L, ...)
-    run = lambda p: stage_fn(cfg, False)(p, x, (c, None))  # noqa: E731
+    M = config.parallel.pipeline.microbatches
+    mb = lambda a: a.reshape(M, a.shape[0] // M, *a.shape[1:])  # noqa: E731 (B, ...) -> (M, B/M, ...)
+    # the same microbatches one after another: the work the pipeline does without its bubble
+    run = lambda p: jax.lax.map(lambda xc: stage_fn(cfg, False)(p, xc[0], (xc[1], None)),  # noqa: E731
+                                (mb(x), mb(c)))
     if stages > 1:
         mesh = make_mesh(ParallelConfig(data=1, stages=stages), devices[:stages])
-        plan = pipeline.Plan(mesh, config.parallel.pipeline.microbatches)
+        plan = pipeline.Plan(mesh, M)
         stacked = jax.device_put(stacked, NamedSharding(mesh, P(pipeline.AXIS)))
         run = lambda p: pipeline.run(plan, stage_fn(cfg, False), p, x, (c, None))  # noqa: E731
     grad = jax.jit(jax.grad(lambda p: jnp.sum(run(p) ** 2)))
