@@ -15,11 +15,12 @@ shows the overhead and the memory per device, not a speed-up. On GPUs/TPUs it ru
 over subsets of the real devices.
 
 Pipeline points also time the block stack alone (forward + backward, `stack_cost`), pipelined
-and as the plain scan, and report the measured bubble next to the theoretical (S-1)/(M+S-1):
-the share of the pipelined work that is not the sequential work. Simulated CPU devices share
-the host's cores, so there it is 1 - CPU_seconds(scan) / CPU_seconds(pipeline) (the work the
-idle iterations and the transfers add); on accelerators, where stages run at once,
-1 - wall(scan) / (S x wall(pipeline)).
+and as the same microbatches run one after another on one device, and report the measured
+bubble next to the theoretical (S-1)/(M+S-1): the share of the pipelined work that is not the
+sequential work. Simulated CPU devices share the host's cores, so there it is
+1 - CPU_seconds(sequential) / CPU_seconds(pipeline) (the work the idle iterations and the
+transfers add; run with XLA_FLAGS=--xla_cpu_multi_thread_eigen=false so that each device is
+one thread); on accelerators, where stages run at once, 1 - wall(sequential) / (S x wall(pipeline)).
 """
 import argparse
 import json
