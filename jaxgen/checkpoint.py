@@ -20,9 +20,11 @@ import warnings
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from jaxgen.utils import block_stacks
 from jaxgen.utils.trees import path_name
 
 # tensorstore reports unreadable bytes as these status codes (seen for missing, truncated,
@@ -139,6 +141,9 @@ class Checkpointer:
         stored = getattr(stored, "tree", stored)
         if only is not None:
             stored = {k: v for k, v in stored.items() if k in only}
+        converted = block_stacks.sources(_shapes(abstract_state), _shapes(stored))
+        if converted is not None:
+            return self._restore_restacked(step, stored, abstract_state, converted)
         self._check_fits(step, stored, abstract_state)
         target = _with_shardings(abstract_state)
         out = self.manager.restore(step, args=ocp.args.Composite(
@@ -147,6 +152,24 @@ class Checkpointer:
                 partial_restore=only is not None),
             meta=ocp.args.JsonRestore()))
         return out["state"], out["meta"]
+
+    def _restore_restacked(self, step: int, stored, abstract_state, sources: dict):
+        """A checkpoint written with the other `model.scan_blocks`: read as stored (on one
+        device), block leaves stacked or split (utils/block_stacks.py), then placed in
+        `abstract_state`'s shardings."""
+        target = _with_shardings(jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype), stored))
+        out = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(
+                item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+                partial_restore=True),
+            meta=ocp.args.JsonRestore()))
+        arrays = {path_name(p): np.asarray(x)
+                  for p, x in jax.tree_util.tree_flatten_with_path(out["state"])[0]}
+        paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
+        leaves = [_placed(block_stacks.assemble(sources[path_name(p)], arrays), a)
+                  for p, a in paths]
+        return jax.tree_util.tree_unflatten(treedef, leaves), out["meta"]
 
     def restore_latest(self, abstract_state, *, only=None):
         """Returns (state, meta) of the newest checkpoint that reads back; None when there are
@@ -230,6 +253,13 @@ def _with_shardings(abstract_state):
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.tree.map(lambda a: a if getattr(a, "sharding", None) is not None else
                         jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract_state)
+
+
+def _placed(x: np.ndarray, abstract):
+    """The host array `x` (the same on every process) as a jax.Array in `abstract`'s sharding."""
+    sharding = getattr(abstract, "sharding", None) or jax.sharding.SingleDeviceSharding(
+        jax.local_devices()[0])
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
 
 def _shapes(tree) -> dict:

@@ -35,8 +35,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Device mesh and step mode (jaxgen/parallel): mode "jit" | "shard_map" | "pmap"; mesh axis
     # sizes (-1: all remaining devices); rules: ((regex over "params/.../kernel", spec), ...),
     # spec a tuple of mesh-axis names / None per dimension; leaves below min_fsdp_size elements
-    # stay replicated under FSDP.
-    c.parallel = dict(mode="jit", data=-1, fsdp=1, tensor=1, rules=(), min_fsdp_size=2**14)
+    # stay replicated under FSDP. pipeline: GPipe over a "stage" axis of `stages` devices,
+    # each data replica's batch in `microbatches` parts (DiT with scan_blocks only).
+    c.parallel = dict(mode="jit", data=-1, fsdp=1, tensor=1, rules=(), min_fsdp_size=2**14,
+                      pipeline=dict(stages=1, microbatches=4))
     return c
 
 

@@ -18,6 +18,9 @@ concatenating text tokens to the image tokens.
 The blocks all take and return one (B, N, D) array with (c, context) broadcast, so
 `scan_blocks=True` runs them as one `nn.scan` over stacked parameters (leading axis `depth`,
 under params/blocks): one block compiled once, and a stack a pipeline can split by stage.
+While a pipeline plan is active (`config.parallel.pipeline.stages` > 1, in the jit training
+step) that stack runs as a GPipe schedule over the "stage" mesh axis (jaxgen/parallel/pipeline.py)
+with the same parameters; patch embedding, conditioning and the output head stay outside it.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import numpy as np
 
 from jaxgen.models.attention import Attention
 from jaxgen.models.layers import add_conditioning, sinusoidal_embedding
+from jaxgen.parallel import pipeline
 
 POS_EMBEDS = ("sincos", "learned")
 
@@ -216,4 +220,20 @@ class DiT(nn.Module):
         stack = nn.scan(ScannedBlock, variable_axes={"params": 0},
                         split_rngs={"params": True, "dropout": True},
                         in_axes=(nn.broadcast, nn.broadcast), length=cfg.depth)
-        return stack(cfg, train, name="blocks")(x, c, context)[0]
+        plan = pipeline.current()
+        if plan is None or self.is_initializing():
+            return stack(cfg, train, name="blocks")(x, c, context)[0]
+        stacked = self.variables["params"]["blocks"]   # (depth, ...) leaves, split by stage
+        return pipeline.run(plan, stage_fn(cfg, train), stacked, x, (c, context))
+
+
+def stage_fn(cfg: DiTConfig, train: bool):
+    """(stacked params (L/S, ...), x (b, N, D), (c (b, D), context)) -> (b, N, D): one pipeline
+    stage, its L/S blocks in order (as the nn.scan above, on that slice of the stack)."""
+    block = ScannedBlock(cfg, train, parent=None)
+
+    def stage(params, x, extras):
+        c, context = extras
+        layer = lambda h, p: block.apply({"params": p}, h, c, context)  # noqa: E731
+        return jax.lax.scan(layer, x, params)[0]
+    return stage

@@ -14,7 +14,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgen.families.base import make_state
-from jaxgen.parallel import multihost, steps
+from jaxgen.parallel import multihost, pipeline, steps
 from jaxgen.parallel.mesh import BATCH_AXES, check_batch, make_mesh, parallel_config
 from jaxgen.parallel.rules import compute_specs, named, state_specs, with_model_rules
 
@@ -30,6 +30,7 @@ class Layout:
         self.cfg = with_model_rules(self.cfg, self.mesh, tensor_rules)
         self.batch_size = config.train.batch_size
         check_batch(self.batch_size, self.mesh)
+        self.plan = self._pipeline_plan(config)
         self.init = init
         abstract = jax.eval_shape(init)
         self.specs = state_specs(abstract, self.cfg, self.mesh)
@@ -40,6 +41,13 @@ class Layout:
         self.batch_sharding = NamedSharding(self.mesh, P(BATCH_AXES))
         self.process_rows = multihost.process_rows(self.batch_sharding, self.batch_size)
 
+    def _pipeline_plan(self, config) -> pipeline.Plan | None:
+        """The GPipe plan of `parallel.pipeline` (None for stages=1), after checking it fits."""
+        if self.cfg.stages == 1:
+            return None
+        pipeline.check(config, self.mesh, self.cfg.microbatches)
+        return pipeline.Plan(self.mesh, self.cfg.microbatches)
+
     def init_state(self):
         """The initial state, each leaf created directly in its sharding."""
         return make_state(self.init, self.shardings)
@@ -47,6 +55,8 @@ class Layout:
     def compile(self, make_step):
         """The jitted, state-donating step of `parallel.mode`."""
         if self.cfg.mode == "jit":
+            if self.plan is not None:
+                make_step = pipeline.traced_in(self.plan, make_step)
             gathers = self.compute_specs != self.specs  # only when something is FSDP-split
             return steps.jit_step(make_step, self.mesh, self.shardings,
                                   named(self.mesh, self.compute_specs) if gathers else None)

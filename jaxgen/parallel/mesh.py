@@ -1,7 +1,8 @@
-"""The device mesh from `config.parallel`: axes ("data", "fsdp", "tensor"), sizes -1 = the rest.
+"""The device mesh from `config.parallel`: axes ("data", "fsdp", "tensor"), sizes -1 = the rest,
+and "stage" (`parallel.pipeline.stages`, pipeline.py).
 
 The batch is split over ("data", "fsdp") together; parameters are split over "fsdp" (and
-"tensor" where a rule says so); "tensor" devices see the same examples.
+"tensor" where a rule says so); "tensor" and "stage" devices see the same examples.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import math
 import jax
 from jax.sharding import AxisType, Mesh
 
-AXES = ("data", "fsdp", "tensor")
+AXES = ("data", "fsdp", "tensor", "stage")
 BATCH_AXES = ("data", "fsdp")
 MODES = ("jit", "shard_map", "pmap")
 
@@ -28,6 +29,8 @@ class ParallelConfig:
     tensor: int = 1
     rules: tuple = ()
     min_fsdp_size: int = 2**14
+    stages: int = 1           # parallel.pipeline.stages: the "stage" axis
+    microbatches: int = 4     # parallel.pipeline.microbatches, per data replica
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -36,6 +39,10 @@ class ParallelConfig:
             raise ValueError(f"config.parallel.mode='pmap' is data parallel only, but fsdp="
                              f"{self.fsdp}, tensor={self.tensor}, rules={self.rules!r}; use mode="
                              f"'jit' or 'shard_map' to shard parameters")
+        if self.stages != 1 and self.mode != "jit":
+            raise ValueError(f"config.parallel.pipeline.stages={self.stages} runs in mode='jit' "
+                             f"only (mode={self.mode!r} gathers every parameter on every device); "
+                             f"use --config.parallel.mode=jit")
         for pattern, spec in self.rules:
             if not isinstance(pattern, str) or not isinstance(spec, (tuple, list)):
                 raise ValueError(f"config.parallel.rules entry ({pattern!r}, {spec!r}) must be "
@@ -47,7 +54,9 @@ def parallel_config(config) -> ParallelConfig:
     group = config.get("parallel")
     values = dict(group.items()) if group is not None else {}
     rules = tuple((pattern, tuple(spec)) for pattern, spec in values.pop("rules", ()))
-    return ParallelConfig(**values, rules=rules)
+    pipeline = dict(values.pop("pipeline", {}))
+    return ParallelConfig(**values, rules=rules, stages=pipeline.get("stages", 1),
+                          microbatches=pipeline.get("microbatches", 4))
 
 
 def mesh_shape(cfg: ParallelConfig, num_devices: int) -> tuple[int, int, int]:
@@ -72,8 +81,16 @@ def mesh_shape(cfg: ParallelConfig, num_devices: int) -> tuple[int, int, int]:
 def make_mesh(cfg: ParallelConfig, devices=None) -> Mesh:
     """A mesh over all (global) devices; Auto axes, so jit's GSPMD propagates shardings."""
     devices = list(jax.devices() if devices is None else devices)
-    shape = mesh_shape(cfg, len(devices))
-    return jax.make_mesh(shape, AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
+    shape = (*mesh_shape(cfg, _per_stage(cfg.stages, len(devices))), cfg.stages)
+    return jax.make_mesh(shape, AXES, axis_types=(AxisType.Auto,) * len(AXES), devices=devices)
+
+
+def _per_stage(stages: int, num_devices: int) -> int:
+    """Devices left for (data, fsdp, tensor) once the "stage" axis takes `stages`."""
+    if stages < 1 or num_devices % stages:
+        raise ValueError(f"config.parallel.pipeline.stages={stages} does not divide the "
+                         f"{num_devices} devices; pick stages dividing {num_devices}")
+    return num_devices // stages
 
 
 def batch_axes_size(mesh: Mesh) -> int:

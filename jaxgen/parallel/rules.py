@@ -4,7 +4,9 @@ For each leaf, in order: the first `parallel.rules` regex that fully matches its
 ("params/conv_in/kernel", "opt_state/1/0/mu/conv_in/kernel") gives its spec; else, under FSDP
 (`parallel.fsdp` > 1), a leaf of at least `min_fsdp_size` elements is split along its largest
 dimension that the fsdp size divides; else it is replicated. Optimiser moments mirror their
-parameters' shapes, so they get the same specs as the parameters.
+parameters' shapes, so they get the same specs as the parameters. With pipeline stages, a
+stacked block leaf (".../blocks/...", leading axis = depth) is first split over "stage" along
+that axis (then under FSDP along one of its other dimensions).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import re
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxgen.parallel import pipeline
 from jaxgen.parallel.mesh import AXES, ParallelConfig
 from jaxgen.utils.trees import path_name
 
@@ -53,6 +56,8 @@ def leaf_spec(name: str, shape, cfg: ParallelConfig, mesh: Mesh) -> P:
     for pattern, spec in cfg.rules:
         if re.fullmatch(pattern, name):
             return check_spec(name, shape, spec, mesh)
+    if mesh.shape.get(pipeline.AXIS, 1) > 1 and pipeline.is_stacked(name):
+        return P(pipeline.AXIS, *fsdp_spec(shape[1:], mesh.shape["fsdp"], cfg.min_fsdp_size))
     return fsdp_spec(shape, mesh.shape["fsdp"], cfg.min_fsdp_size)
 
 

@@ -208,6 +208,8 @@ def run(config, workdir, *, stop_after: int | None = None, console=None) -> Loop
     save_config(config, workdir)
     log_lib.print_param_counts(console, {name: count_params(p) for name, p
                                          in loop.family.param_groups(loop.state).items()})
+    if loop.layout.plan is not None:
+        console.print(loop.layout.plan.describe())
     try:
         reason = train(loop, stop_after=stop_after)
     finally:

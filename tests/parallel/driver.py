@@ -7,8 +7,8 @@ summary; the parallel tests start it with simulated CPU devices.
 Each run trains `configs/<CONFIG_NAME>.py:smoke` (or CONFIG_NAME:VARIANT) with the overrides in WORKDIR (resuming if it
 holds checkpoints), or with --restore_only just builds the loop (restoring). It then writes
 WORKDIR/<state.npz | restored.npz> (every leaf, gathered, by path) and reports its mesh,
-total and per-device state bytes, how many leaves are sharded, and the fraction of each split leaf
-one device holds.
+total and per-device state bytes (and those of the stacked block leaves a pipeline splits), how
+many leaves are sharded, and the fraction of each split leaf one device holds.
 """
 import json
 import sys
@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from jaxgen import config as config_lib  # noqa: E402
-from jaxgen.parallel import to_host  # noqa: E402
+from jaxgen.parallel import pipeline, to_host  # noqa: E402
 from jaxgen.utils.trees import path_name  # noqa: E402
 from jaxgen.train import loop as loop_lib  # noqa: E402
 from jaxgen.train.logging import default_console  # noqa: E402
@@ -48,10 +48,14 @@ def one_run(workdir: str, name: str, *args: str) -> dict:
         loop = loop_lib.run(config, workdir, stop_after=stop_after[0] if stop_after else None)
         dump(loop.state, Path(workdir) / "state.npz")
     held = loop.layout.memory_per_device(loop.state)
+    leaves = jax.tree_util.tree_flatten_with_path(loop.state)[0]
+    blocks = [x for p, x in leaves if pipeline.is_stacked(path_name(p))]  # stacked block leaves
     specs = jax.tree.leaves(loop.layout.specs, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
     return dict(workdir=workdir, mesh=dict(loop.layout.mesh.shape),
                 total_bytes=sum(x.nbytes for x in jax.tree.leaves(loop.state)),
                 bytes_per_device=sorted(held.values()),
+                blocks_bytes=sum(x.nbytes for x in blocks),
+                blocks_bytes_per_device=sorted(loop.layout.memory_per_device(blocks).values()),
                 sharded_leaves=sum(s != jax.sharding.PartitionSpec() for s in specs),
                 leaves=len(specs), split_fractions=split_fractions(loop.state))
 

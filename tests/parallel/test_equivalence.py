@@ -128,7 +128,7 @@ def test_mode_matches_one_device(runs, family, mode):
 @pytest.mark.parametrize("family", list(FAMILIES)[:3])
 def test_fsdp_really_shards_the_state(runs, family):
     fsdp, dp = (runs["summary"][str(runs["modes"][m][family])] for m in ("jit_fsdp", "jit"))
-    assert fsdp["mesh"] == {"data": 2, "fsdp": 4, "tensor": 1}
+    assert fsdp["mesh"] == {"data": 2, "fsdp": 4, "tensor": 1, "stage": 1}
     assert fsdp["sharded_leaves"] > 0.7 * fsdp["leaves"]
     # about a quarter per device; the leaves no size-4 split fits (e.g. (3,3,1,2)) stay whole
     assert max(fsdp["bytes_per_device"]) < 0.27 * fsdp["total_bytes"], fsdp

@@ -79,7 +79,7 @@ def test_rules_first_match_wins_and_moments_follow_their_parameters():
 
 
 def test_process_rows_of_one_process_is_the_whole_batch():
-    mesh = jax.make_mesh((1, 1, 1), mesh_lib.AXES)
+    mesh = jax.make_mesh((1,) * len(mesh_lib.AXES), mesh_lib.AXES)
     sharding = jax.sharding.NamedSharding(mesh, P(mesh_lib.BATCH_AXES))
     assert multihost.process_rows(sharding, 8) == (0, 1)
 
