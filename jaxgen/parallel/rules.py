@@ -53,10 +53,13 @@ def fsdp_spec(shape, n: int, min_size: int) -> P:
 
 
 def leaf_spec(name: str, shape, cfg: ParallelConfig, mesh: Mesh) -> P:
+    staged = mesh.shape.get(pipeline.AXIS, 1) > 1 and pipeline.is_stacked(name)
     for pattern, spec in cfg.rules:
         if re.fullmatch(pattern, name):
+            if staged and (not spec or spec[0] is None):   # a rule inside the stage (tensor)
+                spec = (pipeline.AXIS, *spec[1:])
             return check_spec(name, shape, spec, mesh)
-    if mesh.shape.get(pipeline.AXIS, 1) > 1 and pipeline.is_stacked(name):
+    if staged:
         return P(pipeline.AXIS, *fsdp_spec(shape[1:], mesh.shape["fsdp"], cfg.min_fsdp_size))
     return fsdp_spec(shape, mesh.shape["fsdp"], cfg.min_fsdp_size)
 

@@ -72,6 +72,14 @@ def test_stacked_block_leaves_split_over_stage_with_their_moments():
     assert rules.leaf_spec("params/patch_embed/kernel", (16, 32), cfg, mesh) == P(None, "fsdp")
 
 
+def test_a_tensor_rule_on_a_stacked_leaf_keeps_the_stage_split():
+    cfg = mesh_lib.ParallelConfig(stages=2, tensor=2,
+                                  rules=(("(.*/)?blocks/mlp_in/kernel", (None, None, "tensor")),))
+    mesh = fake_mesh(stage=2, tensor=2)
+    assert rules.leaf_spec("params/denoiser/blocks/mlp_in/kernel", (4, 32, 64), cfg, mesh) == \
+        P("stage", None, "tensor")
+
+
 DIT = "dit_compose"
 
 
@@ -91,8 +99,7 @@ def test_bad_pipeline_configs_name_the_numbers(overrides, message):
 def test_pipeline_needs_a_block_stack_a_divisible_mesh_and_jit_mode():
     with pytest.raises(ValueError, match=r"arch='unet'"):
         pipeline.check(smoke_config("ddpm_fmnist"), fake_mesh(), 4)
-    with pytest.raises(ValueError, match=r"stages=4 with parallel.tensor=2"):
-        pipeline.check(smoke_config(DIT), fake_mesh(tensor=2), 4)
+    pipeline.check(smoke_config(DIT), fake_mesh(stage=2, tensor=2), 4)   # composes with tensor
     with pytest.raises(ValueError, match=r"stages=4 does not divide the 6 devices"):
         mesh_lib.make_mesh(mesh_lib.ParallelConfig(stages=4), devices=list(range(6)))
     with pytest.raises(ValueError, match=r"stages=2 runs in mode='jit' only"):

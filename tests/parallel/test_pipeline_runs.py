@@ -25,7 +25,9 @@ RUNS = {"S4_M4": (4, stages(4, 4)), "S4_M8": (4, stages(4, 8)),
         "S2_M4_data2": (4, stages(2, 4, "--config.parallel.data=2")),
         "S2_M4_fsdp2": (4, stages(2, 4, "--config.parallel.fsdp=2",
                                   "--config.parallel.min_fsdp_size=0")),
-        "S2_M8": (2, stages(2, 8))}
+        "S2_M8": (2, stages(2, 8)),
+        "S2_M4_data2_tensor2": (8, stages(2, 4, "--config.parallel.data=2",
+                                          "--config.parallel.tensor=2"))}
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +36,11 @@ def runs(tmp_path_factory):
     ref, resume = tmp / "ref", tmp / "resume"
     drive(tmp / "one.json", [(ref, CONFIG)], devices=1)
     summary = {}
-    for devices in (4, 2):
+    for devices in (8, 4, 2):
         batch = [(tmp / name, CONFIG, *flags) for name, (n, flags) in RUNS.items() if n == devices]
         if devices == 4:   # saved at step 4 with 4 stages
             batch.append((resume, CONFIG, *stages(4), "--stop_after=4"))
-        else:              # read back and continued data parallel on 2 devices
+        elif devices == 2:   # read back and continued data parallel on 2 devices
             batch += [(resume, CONFIG, "--restore_only"), (resume, CONFIG)]
         out = drive(tmp / f"{devices}.json", batch, devices=devices)
         summary.update(out)
@@ -62,6 +64,17 @@ def test_each_stage_holds_a_quarter_of_the_blocks(runs):
     assert run["blocks_bytes_per_device"] == [run["blocks_bytes"] // 4] * 4   # params, moments, EMA
     others = run["total_bytes"] - run["blocks_bytes"]                        # replicated
     assert run["bytes_per_device"] == [others + run["blocks_bytes"] // 4] * 4
+
+
+@pytest.mark.slow
+def test_stage_and_tensor_split_the_blocks_together(runs):
+    run = runs["summary"][str(runs["tmp"] / "S2_M4_data2_tensor2")]
+    assert run["mesh"] == {"data": 2, "fsdp": 1, "tensor": 2, "stage": 2}
+    fractions = run["split_fractions"]
+    for leaf in ("params/denoiser/blocks/attn/qkv/kernel", "ema_params/denoiser/blocks/mlp_in/kernel",
+                 "opt_state/1/0/mu/denoiser/blocks/mlp_out/kernel"):
+        assert fractions[leaf] == 0.25                       # 1/S of the blocks x 1/T of each
+    assert fractions["params/denoiser/blocks/adaLN/kernel"] == 0.5   # stage only
 
 
 @pytest.mark.slow
