@@ -34,6 +34,8 @@ class Family:
     inference_keys: the top-level state entries generate / modes / evaluate read; a
                     sampling-only load (`jaxgen.load`) restores just these (None: all)
     tasks: image-to-image tasks, {name: Task} (diffusion: "img2img", "inpaint")
+    warm_start: optional state -> state applied once to a freshly initialised state (never
+                to a resumed one), e.g. to start from a trained workdir's parameters
     """
     init: Callable[..., State]
     train_step: Callable[..., tuple[State, dict]]
@@ -45,6 +47,7 @@ class Family:
     sample_info: Callable[..., dict] | None = None
     inference_keys: tuple[str, ...] | None = None
     tasks: dict[str, "Task"] = dataclasses.field(default_factory=dict)
+    warm_start: Callable[[State], State] | None = None
 
 
 class Task(NamedTuple):
