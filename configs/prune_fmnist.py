@@ -7,7 +7,7 @@ Variants (`--config=configs/prune_fmnist.py:VARIANT`):
              python train.py --config=configs/prune_fmnist.py:demo_v --workdir=runs/prune_v50
              other sparsities: --config.prune.sparsity=0.75 (README "Pruning")
   dcgan      structured: the DCGAN generator (runs/dcgan_fmnist, configs/dcgan_fmnist.py) rebuilt
-             with half its channels (L1 norm of the filters), fine-tuned 300 steps
+             with half its channels (L1 norm of the filters), fine-tuned 200 steps
   smoke      seconds; used by the tests (starts from the seed's initialisation)
 """
 import sys
@@ -26,15 +26,15 @@ def get_config(arg=None):
     else:
         raise ValueError(f"unknown variant {arg!r} of prune_fmnist; choose demo_v, dcgan or smoke")
     if arg == "demo_v":
-        c.prune.update(init_from="runs/demo_v", sparsity=0.5, start_step=0, end_step=150,
-                       every=10)
-        c.optim.update(lr=2e-4, warmup_steps=10, decay="constant")
-        c.optim.ema_decay = 0.99
-        c.train.update(steps=200, log_every=50, checkpoint_every=100)
+        c.prune.update(init_from="runs/demo_v", sparsity=0.5, start_step=0, end_step=70,
+                       every=5)
+        c.optim.update(lr=2e-4, warmup_steps=5, decay="constant")
+        c.optim.ema_decay = 0.95
+        c.train.update(steps=100, batch_size=32, log_every=25, checkpoint_every=50)
     elif arg == "dcgan":
         c.prune.update(init_from="runs/dcgan_fmnist", channels=0.5)
         c.optim.ema_decay = 0.99
-        c.train.update(steps=300, log_every=50, checkpoint_every=100, sample_every=0)
+        c.train.update(steps=200, log_every=50, checkpoint_every=100, sample_every=0)
     else:
         c.prune.update(sparsity=0.5, start_step=0, end_step=6, every=2)
     return c

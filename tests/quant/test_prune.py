@@ -168,3 +168,22 @@ def test_channel_pruned_generator_equals_the_full_one_without_those_channels():
     y_full = Generator(full_cfg).apply({"params": p, "batch_stats": v["batch_stats"]}, z)
     np.testing.assert_allclose(y_small, y_full, atol=1e-6)
     assert small["g_params"]["fc"]["kernel"].shape == (full_cfg.z_dim, 7 * 7 * 4)
+
+
+@pytest.mark.slow
+def test_channel_pruned_dcgan_fine_tunes_and_samples(tmp_path):
+    """A trained smoke DCGAN, rebuilt with half the generator channels, trains on the shared
+    loop and samples through jaxgen.load with the smaller parameters."""
+    import jaxgen
+    from jaxgen.train import run
+    run(smoke_config("dcgan_fmnist", **{"train.steps": 2}), tmp_path / "full")
+    run(smoke_config("dcgan_fmnist", **{"train.steps": 2, "prune.channels": 0.5,
+                                        "prune.init_from": str(tmp_path / "full")}),
+        tmp_path / "half")
+    full, half = jaxgen.load(tmp_path / "full"), jaxgen.load(tmp_path / "half")
+    assert half.state["g_params"]["up1"]["kernel"].shape == (4, 4, 4, 2)
+    assert full.state["g_params"]["up1"]["kernel"].shape == (4, 4, 8, 4)
+    assert half.sample(3).shape == full.sample(3).shape == (3, 28, 28, 1)
+    with pytest.raises(ValueError, match="family 'gan'"):
+        from jaxgen.quant.channels import shrunk_config
+        shrunk_config(smoke_config(**{"prune.channels": 0.5}))
