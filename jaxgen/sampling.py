@@ -43,7 +43,7 @@ def load(workdir=None, checkpoint=None, *, inference: bool = False, keys=None):
     abstract = jax.eval_shape(init_fn(family, config.seed))
     if quant_store.is_quantized_workdir(workdir):  # int8 weights (python -m jaxgen.quant)
         family, abstract = quant_store.open_quantized(family, abstract,
-                                                     f"family {config.family!r}")
+                                                     f"family {config.family!r}", workdir)
     try:
         only = family.inference_keys if inference else keys
         state, meta = _restore(ckpt, step, abstract, only)
