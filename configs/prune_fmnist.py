@@ -1,7 +1,7 @@
 """Pruning a trained Fashion-MNIST model, fine-tuned on the shared loop (jaxgen/quant/prune.py).
 
 Variants (`--config=configs/prune_fmnist.py:VARIANT`):
-  demo_v     global magnitude pruning of the v-prediction demo U-Net (runs/demo_v, trained with
+  demo_v     (also the default, and `demo`) global magnitude pruning of the v-prediction demo U-Net (runs/demo_v, trained with
              configs/ddpm_fmnist.py:demo_v) to 50% zeros on Zhu & Gupta's cubic schedule over
              150 steps, then 50 steps at the final sparsity:
              python train.py --config=configs/prune_fmnist.py:demo_v --workdir=runs/prune_v50
@@ -19,6 +19,7 @@ import ddpm_fmnist  # noqa: E402
 
 
 def get_config(arg=None):
+    arg = "demo_v" if arg in (None, "demo") else arg
     if arg in ("demo_v", "smoke"):
         c = ddpm_fmnist.get_config(arg)
     elif arg == "dcgan":
