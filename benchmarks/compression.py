@@ -5,6 +5,7 @@ variant.
 
   python benchmarks/compression.py --workdir runs/demo_v --num 200 --sampler ddim --steps 10
   JAXGEN_CPU_FLAGS=0 python benchmarks/compression.py ...   # XLA:CPU's YNNPACK kernels on
+  ... --variants fp32,int8,int8_static --calibrate 100   # int8 with calibrated static scales
 """
 import argparse
 import json
@@ -16,7 +17,19 @@ import time
 from jaxgen.utils import xla_flags
 
 VARIANTS = {"fp32": ("fp32", False), "bf16": ("bf16", False), "int8": ("int8", False),
-            "int8_dequantized": ("int8", True)}
+            "int8_dequantized": ("int8", True), "int8_static": ("int8", False)}
+
+
+def static_int8(base, args, options: dict):
+    """`base` in int8 with activation scales calibrated on --calibrate float samples."""
+    from jaxgen.api import Generator
+    from jaxgen.quant import int8_family, quantize_state
+    from jaxgen.quant.calibrate import activation_ranges
+    ranges = activation_ranges(base.family, base.state, num=args.calibrate,
+                               batch=args.time_num, **options)
+    state8 = quantize_state(base.family, base.state, act_ranges=ranges)
+    return Generator(base.config, int8_family(base.family), state8, base.step, base.dataset,
+                     base.workdir)
 
 
 def seconds_per_image(g, num: int, repeats: int, options: dict) -> float:
@@ -53,6 +66,8 @@ def main(argv):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--calibrate", type=int, default=100,
+                   help="float samples that calibrate int8_static's activation scales")
     args = p.parse_args(argv)
     from jaxgen import api, quant
     from jaxgen.metrics.sample_eval import subset
@@ -61,7 +76,8 @@ def main(argv):
     options = dict(sampler=args.sampler, steps=args.steps)
     for name in args.variants.split(","):
         precision, dequantize = VARIANTS[name]
-        g = quant.with_precision(base, precision, dequantize=dequantize)
+        g = (static_int8(base, args, options) if name == "int8_static" else
+             quant.with_precision(base, precision, dequantize=dequantize))
         print(json.dumps(measure(g, name, args, options, real)), flush=True)
 
 

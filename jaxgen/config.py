@@ -39,6 +39,9 @@ def base_config() -> ml_collections.ConfigDict:
     # each data replica's batch in `microbatches` parts (DiT with scan_blocks only).
     c.parallel = dict(mode="jit", data=-1, fsdp=1, tensor=1, rules=(), min_fsdp_size=2**14,
                       pipeline=dict(stages=1, microbatches=4))
+    # Pruning (jaxgen/quant/prune.py): sparsity 0, channels 0 and no init_from change nothing.
+    c.prune = dict(sparsity=0.0, initial_sparsity=0.0, start_step=0, end_step=0, every=10,
+                   power=3.0, include=r"(params|g_params)/.*kernel", init_from="", channels=0.0)
     return c
 
 

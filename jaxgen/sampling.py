@@ -26,10 +26,10 @@ def resolve(workdir=None, checkpoint=None) -> tuple[Path, int | None]:
     return Path(workdir), None
 
 
-def load(workdir=None, checkpoint=None, *, inference: bool = False):
+def load(workdir=None, checkpoint=None, *, inference: bool = False, keys=None):
     """Returns (config, family, state, step, dataset) for the requested checkpoint; with
     `inference`, the state holds only what sampling reads (`family.inference_keys`: no
-    optimiser moments)."""
+    optimiser moments); else `keys`, the top-level entries to restore (None: all)."""
     workdir, step = resolve(workdir, checkpoint)
     config = config_lib.load_workdir_config(workdir)
     dataset = data_lib.load_dataset(config.data, split="test")
@@ -43,9 +43,9 @@ def load(workdir=None, checkpoint=None, *, inference: bool = False):
     abstract = jax.eval_shape(init_fn(family, config.seed))
     if quant_store.is_quantized_workdir(workdir):  # int8 weights (python -m jaxgen.quant)
         family, abstract = quant_store.open_quantized(family, abstract,
-                                                     f"family {config.family!r}")
+                                                     f"family {config.family!r}", workdir)
     try:
-        only = family.inference_keys if inference else None
+        only = family.inference_keys if inference else keys
         state, meta = _restore(ckpt, step, abstract, only)
     finally:
         ckpt.close()

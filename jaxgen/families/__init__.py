@@ -26,7 +26,11 @@ def get_family(name: str):
 
 
 def build(config, dataset) -> Family:
-    return get_family(config.family).build(config, dataset)
+    """The family of `config.family`, pruned as `config.prune` asks (jaxgen/quant/prune.py)."""
+    from jaxgen.quant import prune
+    from jaxgen.quant.channels import shrunk_config
+    family = get_family(config.family).build(shrunk_config(config), dataset)
+    return prune.wrap(family, config)
 
 
 __all__ = ["Family", "FAMILIES", "build", "example_keys", "get_family", "mean_over_batch"]

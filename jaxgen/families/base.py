@@ -37,6 +37,8 @@ class Family:
     tensor_rules: optional fn(tensor size) -> `parallel.rules` entries ((regex, spec), ...)
                   that split the family's model over the "tensor" mesh axis (the DiT's
                   Megatron split); None: no built-in tensor parallelism
+    warm_start: optional state -> state applied once to a freshly initialised state (never
+                to a resumed one), e.g. to start from a trained workdir's parameters
     """
     init: Callable[..., State]
     train_step: Callable[..., tuple[State, dict]]
@@ -49,6 +51,7 @@ class Family:
     inference_keys: tuple[str, ...] | None = None
     tasks: dict[str, "Task"] = dataclasses.field(default_factory=dict)
     tensor_rules: Callable[[int], tuple] | None = None
+    warm_start: Callable[[State], State] | None = None
 
 
 class Task(NamedTuple):

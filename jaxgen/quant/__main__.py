@@ -2,6 +2,8 @@
 
   python -m jaxgen.quant --workdir runs/demo_v --out runs/demo_v/int8
   python sample.py --workdir runs/demo_v/int8 --num 64 --out int8.png
+  python -m jaxgen.quant --workdir runs/demo_v --out runs/demo_v/int8s --calibrate 200
+      static activation scales from 200 float samples, stored in the checkpoint
 """
 import argparse
 import json
@@ -20,9 +22,13 @@ def main(argv):
     p.add_argument("--workdir", help="a training workdir: its latest checkpoint is quantized")
     p.add_argument("--checkpoint", help="WORKDIR/checkpoints/STEP: this checkpoint")
     p.add_argument("--out", required=True, help="folder for the int8 checkpoint")
+    p.add_argument("--calibrate", type=int, default=0, metavar="N",
+                   help="static activation scales from N float samples (0: dynamic scales)")
+    p.add_argument("--calibrate_batch", type=int, default=50, help="samples per calibration batch")
     args = p.parse_args(argv)
     try:
-        report = store.write(args.workdir, args.out, checkpoint=args.checkpoint)
+        report = store.write(args.workdir, args.out, checkpoint=args.checkpoint,
+                             calibrate=args.calibrate, calibrate_batch=args.calibrate_batch)
     except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as e:
         sys.exit(f"python -m jaxgen.quant: error: {e}")
     print(f"wrote {args.out}: parameters {report['float32_bytes']:,} -> {report['int8_bytes']:,} "

@@ -17,13 +17,18 @@ def param_keys(family: Family, state: dict) -> list[str]:
     return [k for k in keys if k in state and k.endswith("params")]
 
 
-def quantize_state(family: Family, state: dict, *, family_name: str = "this family") -> dict:
+def quantize_state(family: Family, state: dict, *, family_name: str = "this family",
+                   act_ranges: dict | None = None) -> dict:
     """`state` with the sampling parameters int8 (`quantize_params`); an error when the family
-    has no sampling path or no layer to quantize."""
+    has no sampling path or no layer to quantize. `act_ranges` ({layer path: max |input|},
+    `jaxgen.quant.calibrate`) adds static activation scales."""
     if family.generate is None:
         raise ValueError(f"{family_name} makes no images, so it has no sampling path to "
                          f"quantize; quantize an image model's workdir (diffusion, gan, vae)")
     out = {**state, **{k: quantize_params(state[k]) for k in param_keys(family, state)}}
+    if act_ranges is not None:
+        from jaxgen.quant.calibrate import with_act_scales
+        out.update({k: with_act_scales(out[k], act_ranges) for k in param_keys(family, state)})
     if not any(num_quantized(out[k]) for k in param_keys(family, state)):
         raise ValueError(f"{family_name} has no Conv / Dense layer in {param_keys(family, state)}"
                          f" to quantize")

@@ -28,6 +28,11 @@ def _weights(m: nn.Module):
     return m.get_variable("params", "kernel_q"), m.get_variable("params", "kernel_scale"), bias
 
 
+def _act_scale(m: nn.Module):
+    """The calibrated activation scale (`jaxgen.quant.calibrate`), or None: dynamic."""
+    return m.get_variable("params", "act_scale") if m.has_variable("params", "act_scale") else None
+
+
 def _finish(y: jax.Array, bias, dtype) -> jax.Array:
     if bias is not None:
         y = y + bias.astype(jnp.float32)
@@ -54,7 +59,7 @@ def _conv(m: nn.Conv, x: jax.Array) -> jax.Array:
     spatial = "HWDXYZ"[:nd]
     y = int8.conv(x, q_w, scale, strides=tup(m.strides), padding=_padding(m, nd),
                   lhs_dilation=tup(m.input_dilation), rhs_dilation=tup(m.kernel_dilation),
-                  groups=m.feature_group_count,
+                  groups=m.feature_group_count, act_scale=_act_scale(m),
                   dims=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"))
     return _finish(y, bias, m.dtype)
 
@@ -65,13 +70,13 @@ def _dense_general(m: nn.DenseGeneral, x: jax.Array) -> jax.Array:
                          f"supported; use dequantize=True")
     axis = (m.axis,) if isinstance(m.axis, int) else tuple(m.axis)
     q_w, scale, bias = _weights(m)
-    y = int8.dot(x, q_w, scale, tuple(a % x.ndim for a in axis))
+    y = int8.dot(x, q_w, scale, tuple(a % x.ndim for a in axis), _act_scale(m))
     return _finish(y, bias, m.dtype)
 
 
 def _dense(m: nn.Dense, x: jax.Array) -> jax.Array:
     q_w, scale, bias = _weights(m)
-    return _finish(int8.dot(x, q_w, scale, (x.ndim - 1,)), bias, m.dtype)
+    return _finish(int8.dot(x, q_w, scale, (x.ndim - 1,), _act_scale(m)), bias, m.dtype)
 
 
 def _conv_transpose(m: ConvTranspose, x: jax.Array) -> jax.Array:
@@ -79,7 +84,8 @@ def _conv_transpose(m: ConvTranspose, x: jax.Array) -> jax.Array:
     q_w, scale, bias = _weights(m)
     q = q_w.shape[0] - 1 - m.padding
     y = int8.conv(x, q_w, scale, strides=(1, 1), padding=((q, q), (q, q)),
-                  lhs_dilation=(m.stride, m.stride), dims=("NHWC", "HWIO", "NHWC"))
+                  lhs_dilation=(m.stride, m.stride), dims=("NHWC", "HWIO", "NHWC"),
+                  act_scale=_act_scale(m))
     return _finish(y, bias, None)
 
 

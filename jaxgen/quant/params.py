@@ -27,7 +27,8 @@ def dequantize_params(tree):
     """The float32 tree back from `quantize_params` (kernel = q * scale): float arithmetic
     on int8-rounded weights, for back-ends where integer convolution is missing or slow."""
     if isinstance(tree, dict) and "kernel_q" in tree:
-        rest = {k: v for k, v in tree.items() if k not in ("kernel_q", "kernel_scale")}
+        rest = {k: v for k, v in tree.items()
+                if k not in ("kernel_q", "kernel_scale", "act_scale")}
         return {**rest, "kernel": dequantize_kernel(tree["kernel_q"], tree["kernel_scale"])}
     if isinstance(tree, dict):
         return {k: dequantize_params(v) for k, v in tree.items()}

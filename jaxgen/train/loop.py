@@ -18,12 +18,14 @@ from jaxgen.checkpoint import Checkpointer, StateMismatchError
 from jaxgen.utils.images import save_grid
 
 
-def init_or_restore(layout: Layout, checkpointer: Checkpointer, console):
+def init_or_restore(layout: Layout, checkpointer: Checkpointer, console, warm_start=None):
     """Restores the newest readable checkpoint onto this run's mesh (whatever mesh wrote it),
-    or initialises from `config.seed`; either way the state is born sharded."""
+    or initialises from `config.seed` (then `warm_start`, the family's, if it has one); either
+    way the state is born sharded."""
     restored = checkpointer.restore_latest(layout.abstract_state)
     if restored is None:
-        return layout.init_state()
+        state = layout.init_state()
+        return warm_start(state) if warm_start else state
     state, meta = restored
     console.print(f"resumed from step {meta['step']:,} ({meta['images_seen']:,} images seen)")
     return state
@@ -73,7 +75,8 @@ class Loop:
         self.layout = Layout(config, init_fn(self.family, config.seed),
                              param_groups=self.family.param_groups,
                              tensor_rules=self.family.tensor_rules)
-        self.state = init_or_restore(self.layout, self.checkpointer, console)
+        self.state = init_or_restore(self.layout, self.checkpointer, console,
+                                     self.family.warm_start)
         self.start = int(jax.device_get(self.state["step"]))
         self.train_step = self.layout.compile(lambda axis_name: step_fn(self.family, axis_name))
         self.writer = (log_lib.MetricsWriter(self.workdir / "metrics.jsonl", resume_step=self.start)

@@ -1,0 +1,41 @@
+"""Pruning a trained Fashion-MNIST model, fine-tuned on the shared loop (jaxgen/quant/prune.py).
+
+Variants (`--config=configs/prune_fmnist.py:VARIANT`):
+  demo_v     (also the default, and `demo`) global magnitude pruning of the v-prediction demo U-Net (runs/demo_v, trained with
+             configs/ddpm_fmnist.py:demo_v) to 50% zeros on Zhu & Gupta's cubic schedule over
+             150 steps, then 50 steps at the final sparsity:
+             python train.py --config=configs/prune_fmnist.py:demo_v --workdir=runs/prune_v50
+             other sparsities: --config.prune.sparsity=0.75 (README "Pruning")
+  dcgan      structured: the DCGAN generator (runs/dcgan_fmnist, configs/dcgan_fmnist.py) rebuilt
+             with half its channels (L1 norm of the filters), fine-tuned 200 steps
+  smoke      seconds; used by the tests (starts from the seed's initialisation)
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dcgan_fmnist  # noqa: E402
+import ddpm_fmnist  # noqa: E402
+
+
+def get_config(arg=None):
+    arg = "demo_v" if arg in (None, "demo") else arg
+    if arg in ("demo_v", "smoke"):
+        c = ddpm_fmnist.get_config(arg)
+    elif arg == "dcgan":
+        c = dcgan_fmnist.get_config(None)
+    else:
+        raise ValueError(f"unknown variant {arg!r} of prune_fmnist; choose demo_v, dcgan or smoke")
+    if arg == "demo_v":
+        c.prune.update(init_from="runs/demo_v", sparsity=0.5, start_step=0, end_step=70,
+                       every=5)
+        c.optim.update(lr=2e-4, warmup_steps=5, decay="constant")
+        c.optim.ema_decay = 0.95
+        c.train.update(steps=100, batch_size=32, log_every=25, checkpoint_every=50)
+    elif arg == "dcgan":
+        c.prune.update(init_from="runs/dcgan_fmnist", channels=0.5)
+        c.optim.ema_decay = 0.99
+        c.train.update(steps=200, log_every=50, checkpoint_every=100, sample_every=0)
+    else:
+        c.prune.update(sparsity=0.5, start_step=0, end_step=6, every=2)
+    return c
