@@ -1,5 +1,7 @@
 """Starting a run from a trained workdir (`config.prune.init_from`): its parameters, EMA and
-statistics replace the fresh initialisation; optimiser moments, step and key start anew."""
+statistics replace the fresh initialisation; optimiser moments, step and key start anew. Where
+the source keeps an EMA, the fine-tune starts from it (the model that samples), not from the
+raw iterate: a short fine-tune with a fresh EMA would otherwise drift back to the raw weights."""
 from __future__ import annotations
 
 import jax
@@ -9,6 +11,7 @@ from pathlib import Path
 from jaxgen.utils.trees import path_name
 
 SKIPPED = ("step", "rng", "prune_mask")
+EMA_OF = {"params": "ema_params", "g_params": "g_ema_params"}   # trained weights -> their EMA
 
 
 def copied_keys(state) -> tuple[str, ...]:
@@ -54,6 +57,8 @@ def make_warm_start(config, cfg):
         if cfg.channels > 0:
             from jaxgen.quant.channels import shrink_state
             source = shrink_state(source, source_config, config)
+        source = dict(source, **{k: source[e] for k, e in EMA_OF.items()
+                                 if k in source and e in source})
         target = {k: state[k] for k in keys}
         check_shapes(source, target, cfg.init_from)
         moved = jax.tree.map(lambda s, t: jax.device_put(s.astype(t.dtype), t.sharding),
