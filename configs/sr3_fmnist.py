@@ -7,20 +7,32 @@ Variants (`--config=configs/sr3_fmnist.py:VARIANT`):
   x2          14 -> 28
   demo        a small x4 model for this CPU (README "Image-to-image", benchmarks/image_to_image.py)
   smoke       seconds; used by the tests
-  Suffix `_regression` (x4_regression, demo_regression, ...): the same network trained with a
-  plain L2 loss to predict the 28x28 image (`sr.objective="regression"`).
-The DiT works too: --config.model.arch=dit (with the DiT keys of configs/dit_fmnist.py).
+  Suffixes: `_regression` (x4_regression, demo_regression, ...): the same network trained
+  with a plain L2 loss to predict the 28x28 image (`sr.objective="regression"`); `_dit`: the
+  DiT denoiser of configs/dit_fmnist.py (same variant size) instead of the U-Net.
 """
-from jaxgen.config import base_config
+from pathlib import Path
+
+from jaxgen.config import base_config, load_config
 
 VARIANTS = ("x4", "x2", "demo", "smoke")
+SUFFIXES = ("regression", "dit")
+
+
+def dit_model(variant: str) -> dict:
+    """configs/dit_fmnist.py's model section of `variant` (x4 / x2: the full DiT-S/2), with no
+    class labels."""
+    size = variant if variant in ("demo", "smoke") else ""
+    spec = str(Path(__file__).with_name("dit_fmnist.py")) + (f":{size}" if size else "")
+    return dict(load_config(spec).model.to_dict(), num_classes=0)
 
 
 def get_config(arg=None):
-    variant, _, objective = (arg or "x4").partition("_")
-    if variant not in VARIANTS or objective not in ("", "regression"):
+    variant, *suffixes = (arg or "x4").split("_")
+    if variant not in VARIANTS or not set(suffixes) <= set(SUFFIXES):
         raise ValueError(f"unknown variant {arg!r} of sr3_fmnist; choose one of {VARIANTS}, "
-                         f"optionally with _regression (e.g. demo_regression)")
+                         f"optionally with suffixes {SUFFIXES} (e.g. demo_regression)")
+    objective = "regression" if "regression" in suffixes else ""
     c = base_config()
     c.family = "diffusion"
     c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
@@ -47,4 +59,6 @@ def get_config(arg=None):
         c.optim.update(lr=1e-3, warmup_steps=2, ema_decay=0.9)
         c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4,
                        sample_every=0, num_samples=4)
+    if "dit" in suffixes:
+        c.model = dit_model(variant)
     return c
