@@ -165,7 +165,8 @@ def main(argv) -> dict:
     if "sr" in args.tasks:
         rows += sr_rows(args, truth, ref, scores, timed, _note)
     result = dict(workdir=args.workdir, sr_workdir=args.sr_workdir,
-                  sr_regression=args.sr_regression, step=g.step, num=args.num,
+                  sr_regression=args.sr_regression, sr_sampler=args.sr_sampler,
+                  sr_steps=args.sr_steps, step=g.step, num=args.num,
                   fd_ref=len(ref_images),
                   sampler=args.sampler, steps=args.steps, jump_length=args.jump_length,
                   resample=args.resample, seed=args.seed, fd_label=FD_LABEL,
