@@ -40,7 +40,7 @@ from jaxgen.metrics import psnr, ssim  # noqa: E402
 from jaxgen.metrics.compare import FD_LABEL, features_id  # noqa: E402
 from jaxgen.metrics.feature_net import extract  # noqa: E402
 from jaxgen.metrics.frechet import frechet_distance_features  # noqa: E402
-from jaxgen.utils import xla_flags  # noqa: E402
+from jaxgen.utils import compile_cache, xla_flags  # noqa: E402
 from jaxgen.utils.images import save_grid  # noqa: E402
 from benchmarks.super_resolution_rows import sr_rows  # noqa: E402
 
@@ -151,6 +151,7 @@ def parse(argv):
 
 def main(argv) -> dict:
     xla_flags.configure()
+    compile_cache.enable()
     args = parse(argv)
     g = api.load(args.workdir or args.sr_workdir)
     test = np.asarray(g.dataset.images[:args.num + args.fd_ref])
