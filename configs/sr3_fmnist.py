@@ -5,8 +5,9 @@ channel; the low-resolution images are made from each training batch on the fly.
 Variants (`--config=configs/sr3_fmnist.py:VARIANT`):
   x4          7 -> 28:   python train.py --config=configs/sr3_fmnist.py:x4 --workdir=runs/sr3_x4
   x2          14 -> 28
-  demo        a small x4 U-Net (two levels, no attention) for a shared 2-core CPU; with its
-              regression twin in README "Super-resolution" (benchmarks/image_to_image.py)
+  demo        a small x4 U-Net (164k parameters: two levels, no attention) for a shared
+              2-core CPU; stopped at step 951: FD 46.7 vs bicubic 312.4, consistency 29.8 dB
+              (regression twin: FD 53.4, 41.3 dB); README "Super-resolution x4"
   smoke       seconds; used by the tests
   Suffixes: `_regression` (x4_regression, demo_regression, ...): the same network trained
   with a plain L2 loss to predict the 28x28 image (`sr.objective="regression"`); `_dit`: the

@@ -14,7 +14,6 @@ bicubic.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -107,4 +106,4 @@ def make_super_resolve(generate, info, cond: Conditioning) -> Task:
     def task_info(**options) -> dict:
         return dict(info(**options), factor=cond.factor)
 
-    return Task(run, functools.partial(task_info))
+    return Task(run, task_info)
