@@ -9,6 +9,8 @@
   python sample.py --workdir=runs/demo --mode=inpaint --image=test.npz --mask=left_half --out=i.png
   python sample.py --workdir=runs/t2i_demo --eval --eval_num=200 --eval_guidance=0,4 \
       --no-eval_bpd   # text-to-image: prompt alignment by category vs guidance, per-cell FD
+  python sample.py --workdir=runs/sr3_demo --mode=super_resolve --image=small.png --out=sr.png
+  python sample.py --workdir=runs/sr3_demo --mode=super_resolve --ground_truth=test.npz --out=sr.png
   python sample.py --workdir=runs/t2i --prompt "a red bag" --prompt "two blue sandals" --num=8 \
       --guidance=3 --out=t2i.png    # text-to-image: one row of --num images per prompt
 
@@ -72,10 +74,14 @@ def parse(argv):
     p.add_argument("--num", type=int, default=64, help="number of images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", default="generate", help="generate, img2img or inpaint "
-                   "(diffusion), or a family's extra mode (VAE: reconstruct, interpolate)")
-    edit = p.add_argument_group("img2img / inpaint (diffusion)")
+                   "(diffusion), super_resolve (an SR workdir), or a family's extra mode (VAE: "
+                   "reconstruct, interpolate)")
+    edit = p.add_argument_group("img2img / inpaint / super_resolve (diffusion)")
     edit.add_argument("--image", help="input: a .png/.jpg, a folder of them, or an .npz "
                       "(key 'images'); the first --num images are used")
+    edit.add_argument("--ground_truth", help="super_resolve: full-size images (same forms as "
+                      "--image) shown as the last grid row; without --image their box-averaged "
+                      "low-resolution versions are upscaled")
     edit.add_argument("--strength", type=float, default=0.6, help="img2img: noise level in "
                       "[0, 1] to start from (0 returns the input, 1 ignores it)")
     edit.add_argument("--mask", default="box", help="inpaint: a PNG (white = fill, black = "
@@ -176,6 +182,25 @@ def edit(args, g, options) -> None:
         print(f"wrote {len(save_each(args.out_dir, results))} PNGs to {args.out_dir}")
 
 
+def super_resolve(args, g, options) -> None:
+    """--mode=super_resolve: a grid of LR (nearest) / bicubic / SR (/ ground truth) rows and/or
+    the SR results as PNGs."""
+    from jaxgen import super_resolution as sr
+    if args.eval:
+        raise ValueError("--eval scores plain sampling; drop it with --mode=super_resolve")
+    lr, truth = sr.inputs_and_truth(g.config, args.image, args.ground_truth, args.num)
+    factor = sr.factor_of(g.config)
+    info = g.family.tasks["super_resolve"].info(**options)
+    print("super_resolve: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    results = sr.run(g.family, g.state, lr, seed=args.seed, **options)
+    if args.out:
+        tiles, ncols = sr.comparison_tiles(lr, results, factor, truth)
+        print(f"wrote {save_grid(args.out, tiles, ncols, scale=args.scale)} ({len(lr)} images: "
+              f"rows LR / bicubic / SR{' / ground truth' if truth is not None else ''})")
+    if args.out_dir:
+        print(f"wrote {len(save_each(args.out_dir, results))} PNGs to {args.out_dir}")
+
+
 def read_prompts(args) -> list[str] | None:
     """--prompt values, then the lines of --prompts_file (blank lines skipped, a line "" is the
     empty prompt); None if neither."""
@@ -235,6 +260,8 @@ def main(argv):
     if args.raw:
         options["use_ema"] = False
     try:
+        if args.mode == "super_resolve":
+            return super_resolve(args, g, options)
         if args.mode in ("img2img", "inpaint"):   # a prompt (text models) guides the edit
             return edit(args, g, dict(options, prompts=prompts) if prompts else options)
         if prompts:

@@ -14,6 +14,14 @@ PSNR / SSIM to the input. FD ("FD (jaxgen Fashion-MNIST features)") of each set 
 images against --fd_ref held-out test images that are not among the inputs; beside them, the
 FD of the --num ground-truth images (the floor at this N) and of --num plain samples of the
 same sampler and steps. One grid per mask and one for img2img go to --grid_dir.
+
+Super-resolution (`--tasks=sr`, benchmarks/super_resolution_rows.py): the inputs box-averaged
+by the SR workdir's factor, upscaled by bicubic, the regression twin and SR3; PSNR / SSIM / FD
+as above plus consistency (PSNR of the result box-averaged down vs the input); grid rows LR
+(nearest) / bicubic / regression / SR3 / ground truth.
+
+  python benchmarks/image_to_image.py --tasks=sr --sr_workdir=runs/sr3_demo \
+      --sr_regression=runs/sr3_demo_regression --out=docs/bench_super_resolution.json
 """
 from __future__ import annotations
 
@@ -32,8 +40,9 @@ from jaxgen.metrics import psnr, ssim  # noqa: E402
 from jaxgen.metrics.compare import FD_LABEL, features_id  # noqa: E402
 from jaxgen.metrics.feature_net import extract  # noqa: E402
 from jaxgen.metrics.frechet import frechet_distance_features  # noqa: E402
-from jaxgen.utils import xla_flags  # noqa: E402
+from jaxgen.utils import compile_cache, xla_flags  # noqa: E402
 from jaxgen.utils.images import save_grid  # noqa: E402
+from benchmarks.super_resolution_rows import sr_rows  # noqa: E402
 
 
 def _note(message: str) -> None:
@@ -105,7 +114,9 @@ def baselines(g, args, truth, ref) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    cols = ("task", "mask", "method", "strength", "nfe", "psnr", "ssim", "fd", "seconds")
+    cols = ("task", "mask", "method", "strength", "nfe", "psnr", "ssim", "fd", "consistency",
+            "seconds")
+    cols = tuple(c for c in cols if any(c in r for r in rows))
     def fmt(v) -> str:
         return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -116,7 +127,13 @@ def table(rows: list[dict]) -> str:
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workdir", required=True)
+    p.add_argument("--tasks", type=lambda s: s.split(","), default=["edit"],
+                   help="edit (inpaint + img2img of --workdir) and/or sr (--sr_workdir)")
+    p.add_argument("--workdir", help="a diffusion workdir (--tasks=edit)")
+    p.add_argument("--sr_workdir", help="an SR3 workdir (--tasks=sr)")
+    p.add_argument("--sr_regression", help="its regression twin's workdir (optional)")
+    p.add_argument("--sr_sampler", help="SR3 sampler (default: the SR workdir's config)")
+    p.add_argument("--sr_steps", type=int, help="SR3 sampling steps")
     p.add_argument("--num", type=int, default=200)
     p.add_argument("--fd_ref", type=int, default=2000)
     p.add_argument("--sampler", default="ddpm")
@@ -134,16 +151,24 @@ def parse(argv):
 
 def main(argv) -> dict:
     xla_flags.configure()
+    compile_cache.enable()
     args = parse(argv)
-    g = api.load(args.workdir)
+    g = api.load(args.workdir or args.sr_workdir)
     test = np.asarray(g.dataset.images[:args.num + args.fd_ref])
     truth, ref_images = test[:args.num], test[args.num:]
     ref, _ = extract(ref_images, what="reference test images")
-    train = load_dataset(g.config.data, split="train").images
-    mean_image = np.rint(np.mean(train, axis=0)).astype(np.uint8)
-    rows = (baselines(g, args, truth, ref) + inpaint_rows(g, args, truth, mean_image, ref)
-            + img2img_rows(g, args, truth, ref))
-    result = dict(workdir=args.workdir, step=g.step, num=args.num, fd_ref=len(ref_images),
+    rows = []
+    if "edit" in args.tasks:
+        train = load_dataset(g.config.data, split="train").images
+        mean_image = np.rint(np.mean(train, axis=0)).astype(np.uint8)
+        rows += (baselines(g, args, truth, ref) + inpaint_rows(g, args, truth, mean_image, ref)
+                 + img2img_rows(g, args, truth, ref))
+    if "sr" in args.tasks:
+        rows += sr_rows(args, truth, ref, scores, timed, _note)
+    result = dict(workdir=args.workdir, sr_workdir=args.sr_workdir,
+                  sr_regression=args.sr_regression, sr_sampler=args.sr_sampler,
+                  sr_steps=args.sr_steps, step=g.step, num=args.num,
+                  fd_ref=len(ref_images),
                   sampler=args.sampler, steps=args.steps, jump_length=args.jump_length,
                   resample=args.resample, seed=args.seed, fd_label=FD_LABEL,
                   features=features_id(), rows=rows)

@@ -6,6 +6,7 @@
     g.config.model.ch, g.step, g.info(sampler="heun", steps=10)  # {"nfe": 19, ...}
     edited = g.img2img(images, strength=0.6)           # SDEdit (diffusion workdirs)
     filled = g.inpaint(images, "left_half")            # RePaint; known pixels kept exactly
+    big = jaxgen.load("runs/sr3_demo").super_resolve(small)   # SR3: 7x7 -> 28x28
     jaxgen.load("runs/t2i_demo").sample(8, prompts=["a red bag"], guidance=3)   # text-to-image
 
 Only what sampling reads is restored (parameters / EMA, not the optimiser moments).
@@ -59,6 +60,14 @@ class Generator:
         fill = editing.mask_for(mask, x, seed)
         return editing.run_task(self.family, self.state, "inpaint", x, seed=seed, mask=fill,
                                 **options)
+
+    def super_resolve(self, images, *, seed: int = 0, **options) -> np.ndarray:
+        """Super-resolution (a workdir trained with configs/sr3_fmnist.py): uint8 (N, S, S, C)
+        upscaled `images` (uint8 (N, s, s[, C]) at the model's low resolution s = S / factor,
+        or a PNG / folder / .npz path). `options` as in `sample` (sampler, steps, ...)."""
+        from jaxgen import super_resolution
+        x = super_resolution.low_res_inputs(images, self.config, what="images")
+        return super_resolution.run(self.family, self.state, x, seed=seed, **options)
 
     def info(self, **options) -> dict:
         """What `sample(**options)` would run, e.g. {"sampler", "steps", "spacing", "nfe"}."""

@@ -4,6 +4,7 @@
     mask_for("box" | "m.png" | array, images, seed)   bool (N, S, S, 1), True = fill
     run_task(family, state, "inpaint", images, seed=0, mask=fill)   uint8 (N, S, S, C)
     task_tiles(images, results, fill)            tiles for save_grid: rows input / masked / result
+    row_tiles([row0, row1, ...])                 the same for any rows of equal length
 """
 from __future__ import annotations
 
@@ -58,8 +59,15 @@ def task_tiles(images: np.ndarray, results: np.ndarray, fill: np.ndarray | None 
                ncols: int = 8) -> tuple[np.ndarray, int]:
     """(uint8 tiles (M, S, S, C), columns) for `save_grid`: for each group of `ncols` images a
     row of inputs, (a row of masked inputs,) and a row of results; short rows padded black."""
-    ncols = min(ncols, len(images))
     rows = [images] + ([] if fill is None else [masked(images, fill)]) + [results]
+    return row_tiles(rows, ncols)
+
+
+def row_tiles(rows: list[np.ndarray], ncols: int = 8) -> tuple[np.ndarray, int]:
+    """(uint8 tiles (M, S, S, C), columns) for `save_grid`: `rows` (each uint8 (N, S, S, C))
+    interleaved, one row of each per group of `ncols` images; short rows padded black."""
+    images = rows[0]
+    ncols = min(ncols, len(images))
     tiles = []
     for lo in range(0, len(images), ncols):
         for row in rows:

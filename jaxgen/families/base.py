@@ -33,7 +33,8 @@ class Family:
                  e.g. {"sampler": "heun", "steps": 10, "nfe": 19}; sample.py prints it
     inference_keys: the top-level state entries generate / modes / evaluate read; a
                     sampling-only load (`jaxgen.load`) restores just these (None: all)
-    tasks: image-to-image tasks, {name: Task} (diffusion: "img2img", "inpaint")
+    tasks: image-to-image tasks, {name: Task} (diffusion: "img2img", "inpaint"; a
+           super-resolution diffusion model: "super_resolve")
     tensor_rules: optional fn(tensor size) -> `parallel.rules` entries ((regex, spec), ...)
                   that split the family's model over the "tensor" mesh axis (the DiT's
                   Megatron split); None: no built-in tensor parallelism
@@ -58,7 +59,7 @@ class Task(NamedTuple):
     """An image-to-image task of a family.
 
     run(state, images, *, rng, **options) -> float32 (N, H, W, C) in [-1, 1]; images float32
-        (N, H, W, C) in [-1, 1] at the model's size
+        (N, H, W, C) in [-1, 1] at the model's size (super_resolve: its low resolution)
     info(**options) -> dict describing what `run(**options)` does, e.g. {"nfe": 410}
     """
     run: Callable[..., jax.Array]

@@ -1,9 +1,11 @@
-"""What a diffusion model is conditioned on: nothing, a class id or a prompt, with its
-unconditional ("null") input for classifier-free guidance (Ho & Salimans 2022): the null class
-id `num_classes`, or the tokens of the empty prompt "" (BOS, EOS, then PAD).
+"""What a diffusion model is conditioned on: nothing, a class id, a prompt or a low-resolution
+image, with its unconditional ("null") input for classifier-free guidance (Ho & Salimans 2022):
+the null class id `num_classes`, or the tokens of the empty prompt "" (BOS, EOS, then PAD).
+Image conditioning (super-resolution, SR3) has no guidance; its null input is a zero image.
 
 The denoiser's third argument is `Conditioning.train_input(...)` in training and
-`sample_input(...)` at sampling: class ids (B,) or prompt tokens int32 (B, L), or None.
+`sample_input(...)` at sampling: class ids (B,), prompt tokens int32 (B, L), the upsampled
+low-resolution image float32 (B, H, W, C) (`jaxgen.diffusion.sr`), or None.
 """
 from __future__ import annotations
 
@@ -14,24 +16,34 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.data.tokens import encode_text
+from jaxgen.diffusion.sr import downsample, lr_condition, upsample
 
-KINDS = {"none": None, "class": "label", "text": "tokens"}   # kind -> its batch entry
+KINDS = {"none": None, "class": "label", "text": "tokens", "image": "image"}  # -> batch entry
 
 
 @dataclasses.dataclass(frozen=True)
 class Conditioning:
-    """kind "none" | "class" (num_classes ids) | "text" (prompts of up to max_len tokens);
-    default_prompts are cycled when a text model is sampled without prompts."""
+    """kind "none" | "class" (num_classes ids) | "text" (prompts of up to max_len tokens) |
+    "image" (the image downsampled `factor` times, upsampled back; in training plus Gaussian
+    noise of a std drawn per example from U[0, noise_aug]). default_prompts are cycled when a
+    text model is sampled without prompts, the low-resolution versions of default_images
+    (float32 (n, H, W, C) in [-1, 1]) when an image model is sampled without images."""
     kind: str = "none"
     num_classes: int = 0
     max_len: int = 0
     default_prompts: tuple[str, ...] = ()
+    factor: int = 0
+    noise_aug: float = 0.0
+    default_images: np.ndarray | None = dataclasses.field(default=None, compare=False)
 
     @property
     def null(self) -> np.ndarray:
-        """One example's unconditional input: () class id num_classes, or (L,) tokens of ""."""
+        """One example's unconditional input: () class id num_classes, (L,) tokens of "", or
+        a zero image (H, W, C)."""
         if self.kind == "text":
             return encode_text([""], self.max_len)[0]
+        if self.kind == "image":
+            return np.zeros(self.default_images.shape[1:], np.float32)
         return np.asarray(self.num_classes, np.int32)
 
     def null_input(self, n: int):
@@ -43,13 +55,51 @@ class Conditioning:
         p_uncond (its own key: keys (B,)), or None for an unconditional model."""
         if self.kind == "none":
             return None
+        if self.kind == "image":
+            return self._noisy_lr(batch["image"], keys)
         cond = batch[KINDS[self.kind]]
         drop = jax.vmap(lambda k: jax.random.bernoulli(jax.random.fold_in(k, 7), p_uncond))(keys)
         return jnp.where(drop.reshape((-1,) + (1,) * (cond.ndim - 1)), self.null, cond)
 
-    def sample_input(self, num: int, *, labels=None, prompts=None):
-        """The condition of `num` samples: `labels` / `prompts` (any count >= 1) repeated to
-        num, else the classes in turn / default_prompts; None for an unconditional model."""
+    def _noisy_lr(self, hr: jax.Array, keys: jax.Array) -> jax.Array:
+        """lr_condition(hr) + sigma_aug * N(0, I), sigma_aug ~ U[0, noise_aug] per example
+        (noise conditioning augmentation, Ho et al. 2021 "Cascaded Diffusion Models" sec. 4.2)."""
+        x_lr = lr_condition(hr, self.factor)
+        if not self.noise_aug:
+            return x_lr
+        def noise(k):
+            k_s, k_n = jax.random.split(jax.random.fold_in(k, 13))
+            sigma = jax.random.uniform(k_s, (), maxval=self.noise_aug)
+            return sigma * jax.random.normal(k_n, hr.shape[1:])
+        return x_lr + jax.vmap(noise)(keys)
+
+    def image_input(self, num: int, images=None) -> jax.Array:
+        """The upsampled low-resolution images (num, H, W, C) of `images` (float32 (n, h, w,
+        C) at the model's low resolution, any n >= 1, repeated to num), else of the
+        default_images' low-resolution versions in turn."""
+        full = self.default_images.shape[1:]
+        low = (full[0] // self.factor, full[1] // self.factor, full[2])
+        lr = downsample(jnp.asarray(self.default_images), self.factor) if images is None \
+            else jnp.asarray(images, jnp.float32)
+        if lr.ndim != 4 or lr.shape[1:] != low or not len(lr):
+            raise ValueError(f"low-resolution images of shape {tuple(lr.shape)} given; this "
+                             f"model upsamples x{self.factor} from (N, {low[0]}, {low[1]}, "
+                             f"{low[2]}) to {full[0]}x{full[1]}; resize them to "
+                             f"{low[0]}x{low[1]}")
+        return upsample(lr, self.factor)[jnp.arange(num) % len(lr)]
+
+    def sample_input(self, num: int, *, labels=None, prompts=None, images=None):
+        """The condition of `num` samples: `labels` / `prompts` / low-resolution `images` (any
+        count >= 1) repeated to num, else the classes in turn / default_prompts / the
+        default images; None for an unconditional model."""
+        if images is not None and self.kind != "image":
+            raise ValueError(f"images of shape {np.shape(images)} given, but this model is "
+                             f"not image-conditioned (no config.sr); sample it without images")
+        if self.kind == "image":
+            if labels is not None or prompts is not None:
+                raise ValueError("labels / prompts given, but this model is conditioned on a "
+                                 "low-resolution image only; pass images=...")
+            return self.image_input(num, images)
         if prompts is not None:
             return self._prompt_tokens(num, prompts)
         if labels is not None or self.kind == "class":

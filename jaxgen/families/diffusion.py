@@ -17,6 +17,8 @@ from jaxgen.diffusion.likelihood import nll_bound
 from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_edit import make_edit
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
+from jaxgen.families.diffusion_sr import (build_sr_network, make_regression_generate,
+                                          make_super_resolve, regression_loss, sr_settings)
 from jaxgen.families.text_cond import build_text_network
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models.registry import arch_of, denoiser_config, make_denoiser, tensor_rules
@@ -77,6 +79,8 @@ def make_network(config, dataset):
     section; `model(x, t, cond_input, *, train)` either way."""
     num_classes = dataset.num_classes if config.model.num_classes else 0
     denoiser = make_denoiser(config, num_classes=num_classes, out_channels=config.data.channels)
+    if "sr" in config:
+        return build_sr_network(config, dataset, denoiser)
     if "text" not in config:
         kind = "class" if num_classes else "none"
         return denoiser, Conditioning(kind, num_classes=num_classes), (lambda p: p), ()
@@ -96,6 +100,8 @@ def uses_dropout(config) -> bool:
 
 def param_groups(config, params) -> dict:
     """{"unet" | "dit": denoiser parameters[, "text": encoder parameters]}."""
+    if "sr" in config:
+        return {arch_of(config.model): params["denoiser"]}
     if "text" not in config:
         return {arch_of(config.model): params}
     return {arch_of(config.model): params["denoiser"], "text": params["text"]}
@@ -111,6 +117,8 @@ def build(config, dataset) -> Family:
     tx = freeze_groups(tx, frozen)
     shape = (config.data.image_size, config.data.image_size, config.data.channels)
     prediction, ema_decay = dcfg.prediction, config.optim.ema_decay
+    sr = sr_settings(config)
+    regression = sr is not None and sr.objective == "regression"
 
     def init(rng):
         x, t = jnp.zeros((1, *shape)), jnp.zeros((1,), jnp.int32)
@@ -122,6 +130,8 @@ def build(config, dataset) -> Family:
         keys = example_keys(rng, batch["index"])
         t, noise = jax.vmap(lambda k: _draw_t_noise(k, schedule.num_steps, shape))(keys)
         y = cond.train_input(batch, keys, dcfg.p_uncond)
+        if regression:
+            return mean_over_batch(regression_loss(model, params, batch["image"], y), axis_name)
         denoise = lambda x_t, t_: train_forward(model, params, x_t, t_, y, keys,  # noqa: E731
                                                 dropout=dropout)
         per_example = diffusion_loss(denoise, schedule, batch["image"], t=t, noise=noise,
@@ -137,8 +147,8 @@ def build(config, dataset) -> Family:
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
         return new, metrics
 
-    _generate, info = make_generate(model, schedule, shape, cond=cond, prediction=prediction,
-                                    defaults=config.sample)
+    _generate, info = make_regression_generate(model, cond) if regression else make_generate(
+        model, schedule, shape, cond=cond, prediction=prediction, defaults=config.sample)
 
     def generate(state, *, rng, num, use_ema=True, **options):
         """Samples `num` images (see `diffusion_sampling.make_generate` for the options)."""
@@ -167,5 +177,11 @@ def build(config, dataset) -> Family:
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
                   inference_keys=("params", "ema_params"),
                   tensor_rules=tensor_rules(config, "denoiser/" if "text" in config else ""),
-                  tasks=make_edit(model, schedule, cond=cond,
-                                  prediction=prediction, defaults=config.sample))
+                  tasks=tasks(model, schedule, cond, _generate, info, prediction, config))
+
+
+def tasks(model, schedule, cond, generate, info, prediction, config) -> dict:
+    """A super-resolution model's {"super_resolve"}, else {"img2img", "inpaint"}."""
+    if cond.kind == "image":
+        return {"super_resolve": make_super_resolve(generate, info, cond)}
+    return make_edit(model, schedule, cond=cond, prediction=prediction, defaults=config.sample)

@@ -36,17 +36,19 @@ def resolve(defaults, *, sampler=None, steps=None, spacing=None, **options) -> d
 
 
 def conditioning(num: int, *, cond: Conditioning, labels=None, prompts=None, guidance=None,
-                 guidance_interval=None, defaults) -> tuple:
+                 guidance_interval=None, defaults, images=None) -> tuple:
     """(inputs, guidance weight, interval) of one call: `cond`'s input for `num` samples
     (class ids or prompt tokens from `labels` / `prompts`, else the classes / default prompts in
-    turn; None for an unconditional model), the weight w (`guidance`, default
-    config.sample.guidance) and the sigma interval it applies in. Guidance for an
-    unconditional model is an error."""
-    if cond.kind == "none" and (guidance is not None or guidance_interval is not None):
-        raise ValueError(f"guidance={guidance} given, but this model is unconditional "
-                         f"(model.num_classes=0, no config.text): there is nothing to "
-                         f"guide toward")
-    inputs = cond.sample_input(num, labels=labels, prompts=prompts)
+    turn; upsampled low-resolution `images` for a super-resolution model; None for an
+    unconditional model), the weight w (`guidance`, default config.sample.guidance) and the
+    sigma interval it applies in. Guidance for an unconditional or image-conditioned model is an
+    error."""
+    if cond.kind in ("none", "image") and (guidance is not None or
+                                           guidance_interval is not None):
+        raise ValueError(f"guidance={guidance} given, but this model is "
+                         f"{'unconditional' if cond.kind == 'none' else 'image-conditioned'} "
+                         f"(no class labels, no config.text): there is nothing to guide toward")
+    inputs = cond.sample_input(num, labels=labels, prompts=prompts, images=images)
     weight = defaults.get("guidance", 1.0) if guidance is None else guidance
     interval = None if guidance_interval is None else tuple(map(float, guidance_interval))
     return None if inputs is None else jnp.asarray(inputs), jnp.float32(weight), interval
@@ -54,8 +56,11 @@ def conditioning(num: int, *, cond: Conditioning, labels=None, prompts=None, gui
 
 def denoiser(model, params, inputs, weight, *, cond: Conditioning, interval, schedule):
     """The samplers' denoise_fn(x_t, t) of a denoiser `model`, guided toward `inputs` with
-    `weight` when the model is conditioned (inputs not None)."""
+    `weight` when the model is conditioned on a class or prompt; an image condition (super-
+    resolution) is passed as it is."""
     apply = lambda x, t, y=None: model.apply({"params": params}, x, t, y)  # noqa: E731
+    if cond.kind == "image":
+        return functools.partial(apply, y=inputs)
     return apply if inputs is None else guided(apply, inputs, weight=weight,
                                                null_label=cond.null, interval=interval,
                                                schedule=schedule)
@@ -76,15 +81,17 @@ def make_generate(model, schedule, shape, *, cond: Conditioning, prediction: str
                       eta=options.pop("eta", 0.0), **options)
 
     def generate(params, *, rng, num, guidance=None, guidance_interval=None, labels=None,
-                 prompts=None, clip_x0=True, x_T=None, **options):
+                 prompts=None, clip_x0=True, x_T=None, images=None, **options):
         """float32 (num, H, W, C) in [-1, 1]. Class-conditional models cycle through the
         classes (or `labels`, repeated to num), text models through `prompts` (repeated to
         num; "" is the unconditional sample), with guidance weight w (`guidance`, default
         config.sample.guidance; eps~ = eps_c + w (eps_c - eps_null)); `guidance_interval`
-        (lo, hi) in sigma_vp limits it to those noise levels."""
+        (lo, hi) in sigma_vp limits it to those noise levels. A super-resolution model
+        upsamples `images` (float32 (n, H/f, W/f, C), repeated to num; default: the low-
+        resolution versions of a few training images)."""
         inputs, weight, interval = conditioning(
             num, cond=cond, labels=labels, prompts=prompts, guidance=guidance,
-            guidance_interval=guidance_interval, defaults=defaults)
+            guidance_interval=guidance_interval, defaults=defaults, images=images)
         return _generate(params, rng, inputs, weight, x_T, num=num, interval=interval,
                          clip_x0=bool(clip_x0), **resolve(defaults, **options))
 

@@ -38,3 +38,23 @@ class TextConditioned(nn.Module):
         if self.freeze:
             h, pooled = jax.lax.stop_gradient((h, pooled))
         return self.denoiser(x, t, None, train=train, context=TextContext(h, tokens != PAD, pooled))
+
+
+class ImageConditioned(nn.Module):
+    """A denoiser that also sees an image (SR3, Saharia et al. 2021 sec. 2.4): the condition
+    (B, H, W, C_c), e.g. the upsampled low-resolution image, is concatenated to the noisy input
+    as extra channels. (x (B, H, W, C), t (B,), image (B, H, W, C_c), *, train) -> the
+    denoiser's output (B, H, W, out_channels); the denoiser (U-Net or DiT) takes C + C_c
+    input channels and no label."""
+    denoiser: nn.Module
+
+    @nn.compact
+    def __call__(self, x: jax.Array, t: jax.Array, image: jax.Array | None, *,
+                 train: bool = False) -> jax.Array:
+        if image is None or image.shape[:3] != x.shape[:3]:
+            raise ValueError(f"an image-conditioned denoiser takes a condition image (B, H, W, "
+                             f"C_c) the size of its input {tuple(x.shape)}, got "
+                             f"{None if image is None else tuple(image.shape)}; upsample the "
+                             f"low-resolution image first (jaxgen.diffusion.sr.upsample)")
+        h = jnp.concatenate([x, image.astype(x.dtype)], axis=-1)   # (B, H, W, C + C_c)
+        return self.denoiser(h, t, None, train=train)

@@ -1,0 +1,65 @@
+"""SR3 and its regression twin end to end (slow): smoke training of configs/sr3_fmnist.py (U-Net
+diffusion, regression, DiT), `jaxgen.load(...).super_resolve` and sample.py --mode super_resolve
+on the trained workdir."""
+import importlib.util
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import jaxgen
+from conftest import ROOT, smoke_config
+from jaxgen.train import run
+
+FAST = dict(sampler="ddim", steps=3)
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sr3")
+    run(smoke_config("sr3_fmnist", **{"train.steps": 4}), path)
+    return path
+
+
+@pytest.mark.parametrize("variant", ["smoke_regression", "smoke_dit"])
+def test_smoke_training_of_the_variants(variant, tmp_path):
+    loop = run(smoke_config(f"sr3_fmnist:{variant}", **{"train.steps": 4}), tmp_path)
+    assert int(loop.state["step"]) == 4
+    out = jaxgen.load(tmp_path).super_resolve(np.zeros((2, 7, 7, 1), np.uint8), **FAST)
+    assert out.shape == (2, 28, 28, 1) and out.dtype == np.uint8
+
+
+def test_super_resolve_api(workdir):
+    g = jaxgen.load(workdir)
+    lr = np.asarray(g.dataset.images[:2])[:, ::4, ::4]          # any 7x7 images
+    out = g.super_resolve(lr, seed=1, **FAST)
+    assert out.shape == (2, 28, 28, 1) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, g.super_resolve(lr, seed=1, **FAST))
+    assert g.family.tasks["super_resolve"].info(**FAST) == dict(sampler="ddim", steps=3,
+                                                                spacing="karras", nfe=3,
+                                                                factor=4)
+    with pytest.raises(ValueError, match="images of 28x28 given"):
+        g.super_resolve(np.asarray(g.dataset.images[:2]))
+    with pytest.raises(ValueError, match="image-conditioned"):
+        g.super_resolve(lr, guidance=2.0)
+
+
+def test_sample_script_super_resolve(workdir, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    truth = np.asarray(jaxgen.load(workdir).dataset.images[:3])
+    np.savez(tmp_path / "hr.npz", images=truth)
+    module.main([f"--workdir={workdir}", "--mode=super_resolve",
+                 f"--ground_truth={tmp_path / 'hr.npz'}", "--sampler=ddim", "--steps=3",
+                 "--scale=1", f"--out={tmp_path / 'g.png'}", f"--out_dir={tmp_path / 'res'}"])
+    assert "super_resolve: sampler=ddim, steps=3" in capsys.readouterr().out
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    assert grid.shape == (4 * 30 + 2, 3 * 30 + 2)           # LR / bicubic / SR / truth
+    np.testing.assert_array_equal(grid[3 * 30 + 2:4 * 30, 2:30], truth[0, ..., 0])
+    assert len(list((tmp_path / "res").glob("*.png"))) == 3
+    Image.fromarray(truth[0, ..., 0]).save(tmp_path / "big.png")
+    with pytest.raises(SystemExit, match="images of 28x28 given, but this model upsamples x4"):
+        module.main([f"--workdir={workdir}", "--mode=super_resolve",
+                     f"--image={tmp_path / 'big.png'}", f"--out={tmp_path / 'x.png'}"])
