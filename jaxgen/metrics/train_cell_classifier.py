@@ -9,7 +9,6 @@ SHA-256). Adam with a cosine decay, batch 128; about a minute on 2 CPU cores.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -21,7 +20,7 @@ import optax
 from jaxgen.data import from_uint8
 from jaxgen.data.compose import PALETTE, get_composer, tint
 from jaxgen.metrics import cell_classifier
-from jaxgen.metrics.train_feature_net import make_step
+from jaxgen.metrics.train_feature_net import make_step, train_and_ship
 
 
 def class_items(split: str, data_path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -71,19 +70,7 @@ def train(*, seed: int = 0, epochs: int = 8, batch_size: int = 128, lr: float = 
 
 
 def main(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(cell_classifier.WEIGHTS_FILE), help="weights .npz to write")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--data_path", default=None, help="folder of the Fashion-MNIST .gz files")
-    args = p.parse_args(argv)
-    params, acc = train(seed=args.seed, epochs=args.epochs, data_path=args.data_path)
-    digest = cell_classifier.write_weights(args.out, params)
-    print(f"test accuracy {acc:.4f}; wrote {args.out}\nSHA-256 {digest}")
-    if digest != cell_classifier.WEIGHTS_SHA256:
-        print("this differs from cell_classifier.WEIGHTS_SHA256: alignment scores computed with "
-              "these weights are not comparable with the shipped ones (update WEIGHTS_SHA256 "
-              "and TEST_ACCURACY there if you mean to replace them)")
+    train_and_ship(argv, doc=__doc__, module=cell_classifier, train=train, epochs=8)
 
 
 if __name__ == "__main__":

@@ -67,20 +67,27 @@ def train(*, seed: int = 0, epochs: int = 6, batch_size: int = 128, lr: float = 
     return params, accuracy(params, test_images, test_labels)
 
 
-def main(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(feature_net.WEIGHTS_FILE), help="weights .npz to write")
+def train_and_ship(argv, *, doc: str, module, train, epochs: int) -> None:
+    """The command line of a shipped network's trainer: train, write `module.WEIGHTS_FILE` (or
+    --out) and compare its SHA-256 with the one `module` pins."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(module.WEIGHTS_FILE), help="weights .npz to write")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--data_path", default=None, help="folder of the Fashion-MNIST .gz files")
     args = p.parse_args(argv)
     params, acc = train(seed=args.seed, epochs=args.epochs, data_path=args.data_path)
-    digest = feature_net.write_weights(args.out, params)
+    digest = module.write_weights(args.out, params)
     print(f"test accuracy {acc:.4f}; wrote {args.out}\nSHA-256 {digest}")
-    if digest != feature_net.WEIGHTS_SHA256:
-        print("this differs from feature_net.WEIGHTS_SHA256: metrics computed with these weights "
-              "are not comparable with the shipped ones (update WEIGHTS_SHA256 and TEST_ACCURACY "
-              "there if you mean to replace them)")
+    if digest != module.WEIGHTS_SHA256:
+        name = module.__name__.rsplit(".", 1)[-1]
+        print(f"this differs from {name}.WEIGHTS_SHA256: scores computed with these weights "
+              f"are not comparable with the shipped ones (update WEIGHTS_SHA256 and "
+              f"TEST_ACCURACY there if you mean to replace them)")
+
+
+def main(argv):
+    train_and_ship(argv, doc=__doc__, module=feature_net, train=train, epochs=6)
 
 
 if __name__ == "__main__":
