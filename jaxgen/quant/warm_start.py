@@ -5,6 +5,7 @@ raw iterate: a short fine-tune with a fresh EMA would otherwise drift back to th
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from pathlib import Path
 
@@ -61,7 +62,10 @@ def make_warm_start(config, cfg):
                                  if k in source and e in source})
         target = {k: state[k] for k in keys}
         check_shapes(source, target, cfg.init_from)
-        moved = jax.tree.map(lambda s, t: jax.device_put(s.astype(t.dtype), t.sharding),
+        # a fresh buffer per leaf: params and EMA may come from one source array, and the
+        # train step donates the state (one buffer donated twice is an error)
+        moved = jax.tree.map(lambda s, t: jax.device_put(jnp.array(s, t.dtype, copy=True),
+                                                         t.sharding),
                              {k: source[k] for k in keys}, target)
         return dict(state, **moved)
     return warm_start

@@ -134,6 +134,7 @@ def test_init_from_a_workdir_starts_from_its_weights(tmp_path, diffusion_workdir
     assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, source["params"],
                                                 source["ema_params"])))
     assert int(loop.state["step"]) == 0
+    loop.state, _ = loop.train_step(loop.state, loop.batch(0))   # donates params and EMA
     bad = smoke_config("prune_fmnist", **{"prune.init_from": str(diffusion_workdir),
                                           "model.ch": 16})
     with pytest.raises(ValueError, match="has shape"):
