@@ -11,11 +11,10 @@ import re
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import AxisType
 
 from jaxgen.models import DiT, DiTConfig, dit
 from jaxgen.parallel import rules
-from jaxgen.parallel.mesh import AXES, ParallelConfig
+from jaxgen.parallel.mesh import ParallelConfig, make_mesh
 
 CONFIG = DiTConfig(patch_size=4, width=32, depth=2, heads=4, mlp_ratio=2)
 OPS = "all-reduce|all-gather|reduce-scatter|all-to-all|collective-permute"
@@ -27,7 +26,7 @@ def collectives(fn, *args) -> dict:
 
 
 def main():
-    mesh = jax.make_mesh((1, 1, 2), AXES, axis_types=(AxisType.Auto,) * 3)
+    mesh = make_mesh(ParallelConfig(tensor=2))   # data 1 x tensor 2 on the 2 devices
     model, x, t = DiT(CONFIG), jnp.zeros((2, 16, 16, 1)), jnp.zeros((2,), jnp.int32)
     params = model.init(jax.random.key(0), x, t)["params"]
     cfg = rules.with_model_rules(ParallelConfig(tensor=2), mesh,

@@ -182,7 +182,7 @@ def test_split_leaves_hold_one_tensor_share_per_device(trained, name):
     run = trained["summary"][str(trained["wd"][name])]
     tensor = run["mesh"]["tensor"]
     assert run["mesh"] == {"data": 4 // tensor if name == "data2_tensor2" else 1, "fsdp": 1,
-                           "tensor": tensor}
+                           "tensor": tensor, "stage": 1}
     split = run["split_fractions"]
     suffixes = "|".join(s for s, _ in dit.TENSOR_SPLITS)
     expected_per_group = 6 * (1 if name.endswith("scan") else 2)  # 6 leaves per block
