@@ -9,10 +9,10 @@ import jax.numpy as jnp
 
 from pathlib import Path
 
+from jaxgen.quant.prune import ema_key
 from jaxgen.utils.trees import path_name
 
 SKIPPED = ("step", "rng", "prune_mask")
-EMA_OF = {"params": "ema_params", "g_params": "g_ema_params"}   # trained weights -> their EMA
 
 
 def copied_keys(state) -> tuple[str, ...]:
@@ -58,8 +58,8 @@ def make_warm_start(config, cfg):
         if cfg.channels > 0:
             from jaxgen.quant.channels import shrink_state
             source = shrink_state(source, source_config, config)
-        source = dict(source, **{k: source[e] for k, e in EMA_OF.items()
-                                 if k in source and e in source})
+        source = dict(source, **{k: source[ema_key(k)] for k in list(source)
+                                 if ema_key(k) != k and ema_key(k) in source})
         target = {k: state[k] for k in keys}
         check_shapes(source, target, cfg.init_from)
         # a fresh buffer per leaf: params and EMA may come from one source array, and the
