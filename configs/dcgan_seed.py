@@ -23,7 +23,7 @@ def get_config(arg=None):
     c = base_config()
     c.family = "gan"
     c.model = dict(z_dim=100, g_ch=128, d_ch=64, batch_norm=False, spectral_norm=False,
-                   g_act="leaky_relu", init_std=0.02)
+                   g_act="leaky_relu", init_std=0.02, dtype="float32")
     c.gan = dict(loss="non_saturating")
     c.optim.update(lr=2e-4, b1=0.5, b2=0.999, warmup_steps=0, decay="constant", grad_clip=0.0,
                    weight_decay=0.0)

@@ -30,7 +30,7 @@ def get_config(arg=None):
     c = base_config()
     c.family = "vae"
     c.model = dict(ch=16, ch_mult=(1, 2, 4), num_res_blocks=0, latent_dim=16, num_groups=8,
-                   learned_prior=True)
+                   learned_prior=True, dtype="float32")
     c.vae = dict(beta=1.0)
     c.optim.update(lr=1e-3, warmup_steps=200, decay="cosine", min_lr_ratio=0.1, grad_clip=1.0,
                    ema_decay=0.999)

@@ -84,6 +84,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config
 
 
+class UnknownKeys(ValueError):
+    """A config section has keys its typed dataclass lacks: `where` ("model"), `keys`."""
+
+    def __init__(self, message: str, where: str, keys: list[str]):
+        super().__init__(message)
+        self.where, self.keys = where, keys
+
+
 def section(cls, values, *, where: str, **derived):
     """Builds the frozen dataclass `cls` from a config section (e.g. `config.model`), so a
     model's hyperparameters are typed at its boundary. Keys the section has that `cls` lacks
@@ -94,8 +102,8 @@ def section(cls, values, *, where: str, **derived):
     given = dict(values.items()) if values is not None else {}
     unknown = sorted(set(given) - names)
     if unknown:
-        raise ValueError(f"config.{where} has keys {unknown} that {cls.__name__} does not take; "
-                         f"valid keys: {sorted(names - set(derived))}")
+        raise UnknownKeys(f"config.{where} has keys {unknown} that {cls.__name__} does not "
+                          f"take; valid keys: {sorted(names - set(derived))}", where, unknown)
     given.update(derived)
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
 

@@ -50,10 +50,11 @@ def load_teacher(path: str):
 SCHEDULE_KEYS = ("schedule", "num_steps", "beta_start", "beta_end")
 
 
-def differences(student, teacher, where: str, keys=None) -> list[str]:
-    """`--config.WHERE.KEY=TEACHER_VALUE (is STUDENT_VALUE)` for each key that differs."""
+def differences(student, teacher, where: str, keys=None, ignore=()) -> list[str]:
+    """`--config.WHERE.KEY=TEACHER_VALUE (is STUDENT_VALUE)` for each key that differs
+    (`keys`: those compared, None: all but `ignore`)."""
     s, t = _plain(student), _plain(teacher)
-    keys = sorted(set(s) | set(t)) if keys is None else keys
+    keys = sorted((set(s) | set(t)) - set(ignore)) if keys is None else keys
     return [f"--config.{where}.{k}={t.get(k)} (is {s.get(k)})" for k in keys
             if s.get(k) != t.get(k)]
 
@@ -69,8 +70,10 @@ def _plain(section) -> dict:
 
 def check_same_model(student_parts: dict, teacher_parts: dict, path: str) -> None:
     """student_parts / teacher_parts: {"model": UNetConfig, "data": section, "diffusion":
-    section}; model and data must be equal, the diffusion schedule too (not the prediction)."""
-    diffs = (differences(student_parts["model"], teacher_parts["model"], "model")
+    section}; model and data must be equal, the diffusion schedule too (not the prediction);
+    the compute dtype may differ (a bf16 student of a float32 teacher, or sampled in bf16)."""
+    diffs = (differences(student_parts["model"], teacher_parts["model"], "model",
+                         ignore=("dtype",))
              + differences(student_parts["data"], teacher_parts["data"], "data")
              + differences(student_parts["diffusion"], teacher_parts["diffusion"], "diffusion",
                            SCHEDULE_KEYS))

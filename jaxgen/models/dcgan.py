@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.models.layers import Dtype, in_float32
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -62,29 +64,34 @@ conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 class ConvTranspose(nn.Module):
-    """`conv_transpose` [+ bias]: (B, H, W, C_in) -> (B, 2H, 2W, features) for k4 s2 p1."""
+    """`conv_transpose` [+ bias]: (B, H, W, C_in) -> (B, 2H, 2W, features) for k4 s2 p1,
+    computed in `dtype` (float32 parameters cast to it, as nn.Conv does)."""
     features: int
     kernel_size: int = 4
     stride: int = 2
     padding: int = 1
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        y = conv_transpose(x, kernel, self.stride, self.padding)
+        y = conv_transpose(x.astype(self.dtype), kernel.astype(self.dtype), self.stride,
+                           self.padding)
         if not self.use_bias:
             return y
-        return y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
 class DCGANConfig:
     """z_dim: latent size; g_ch: generator channels at the base (image_size/4) resolution,
     halved after the first upsampling; d_ch: discriminator channels of its first conv, doubled
-    by the second; g_act: "leaky_relu" (0.2) or "relu"; init_std: N(0, init_std) weights."""
+    by the second; g_act: "leaky_relu" (0.2) or "relu"; init_std: N(0, init_std) weights;
+    dtype: the compute dtype of convolutions and dense layers (parameters, BatchNorm and
+    spectral-norm statistics stay float32; both nets return float32)."""
     z_dim: int = 100
     g_ch: int = 128
     d_ch: int = 64
@@ -94,6 +101,7 @@ class DCGANConfig:
     spectral_norm: bool = False
     g_act: str = "leaky_relu"
     init_std: float = 0.02
+    dtype: str = "float32"        # compute dtype; "bfloat16" for mixed precision
 
     def __post_init__(self):
         if self.image_size % 4:
@@ -119,21 +127,25 @@ class Generator(nn.Module):
 
     def _norm_act(self, h, train: bool, name: str):
         if self.config.batch_norm:
-            h = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                             axis_name=self.axis_name, name=name)(h)
+            norm = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                axis_name=self.axis_name, name=name)
+            h = in_float32(norm, h, h.dtype)
         return _act(self.config.g_act)(h)
 
     @nn.compact
     def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
         c, init = self.config, nn.initializers.normal(self.config.init_std)
+        dtype = jnp.dtype(c.dtype)
         s, bias = c.image_size // 4, not c.batch_norm  # BN's shift makes a bias before it moot
-        h = nn.Dense(s * s * c.g_ch, use_bias=bias, kernel_init=init, name="fc")(z)  # (B, s*s*g)
+        h = nn.Dense(s * s * c.g_ch, use_bias=bias, kernel_init=init, dtype=dtype,
+                     name="fc")(z)                                         # (B, s*s*g_ch)
         h = h.reshape(-1, s, s, c.g_ch)                                    # (B, s, s, g_ch)
         h = self._norm_act(h, train, "bn_fc")
-        h = ConvTranspose(c.g_ch // 2, use_bias=bias, kernel_init=init, name="up1")(h)  # 2s x 2s
+        h = ConvTranspose(c.g_ch // 2, use_bias=bias, kernel_init=init, dtype=dtype,
+                          name="up1")(h)                                   # (B, 2s, 2s, g_ch/2)
         h = self._norm_act(h, train, "bn_up1")
-        h = ConvTranspose(c.channels, kernel_init=init, name="up2")(h)    # (B, 4s, 4s, C)
-        return jnp.tanh(h)
+        h = ConvTranspose(c.channels, kernel_init=init, dtype=dtype, name="up2")(h)  # 4s x 4s
+        return jnp.tanh(h.astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
@@ -150,10 +162,12 @@ class Discriminator(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, update_stats: bool = False) -> jax.Array:
         c, init = self.config, nn.initializers.normal(self.config.init_std)
+        dtype = jnp.dtype(c.dtype)
         lrelu = functools.partial(nn.leaky_relu, negative_slope=0.2)
         conv = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
-                                 padding=((1, 1), (1, 1)), kernel_init=init)
-        h = lrelu(self._layer(conv(c.d_ch, name="conv1"), x, update_stats))      # (B, S/2, S/2, d)
+                                 padding=((1, 1), (1, 1)), kernel_init=init, dtype=dtype)
+        h = lrelu(self._layer(conv(c.d_ch, name="conv1"), x.astype(dtype), update_stats))
         h = lrelu(self._layer(conv(2 * c.d_ch, name="conv2"), h, update_stats))  # (B, S/4, S/4, 2d)
         h = h.reshape(h.shape[0], -1)                                            # (B, S^2/16 * 2d)
-        return self._layer(nn.Dense(1, kernel_init=init, name="fc"), h, update_stats)[:, 0]
+        logit = self._layer(nn.Dense(1, kernel_init=init, dtype=dtype, name="fc"), h, update_stats)
+        return logit[:, 0].astype(jnp.float32)                                   # (B,)

@@ -21,7 +21,8 @@ from jaxgen.models.layers import Downsample, ResBlock, Upsample, group_norm
 class VAEConfig:
     """ch: channels of the first level, times ch_mult[i] at level i (resolution / 2^i);
     num_res_blocks per level; latent_dim: size of z; learned_prior: p(z) = N(m, L L^T) with
-    m and L trained (else N(0, I))."""
+    m and L trained (else N(0, I)); dtype: the compute dtype of convolutions and dense layers
+    (parameters, GroupNorm and the prior stay float32; encoder and decoder return float32)."""
     ch: int = 32
     ch_mult: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
@@ -30,6 +31,7 @@ class VAEConfig:
     channels: int = 1
     num_groups: int = 8
     learned_prior: bool = False
+    dtype: str = "float32"        # compute dtype; "bfloat16" for mixed precision
 
     def __post_init__(self):
         factor = 2 ** (len(self.ch_mult) - 1)
@@ -43,43 +45,48 @@ class VAEConfig:
 
 
 class Encoder(nn.Module):
-    """x (B, S, S, C) -> mu (B, latent_dim), log_var (B, latent_dim)."""
+    """x (B, S, S, C) -> mu (B, latent_dim), log_var (B, latent_dim), float32."""
     config: VAEConfig
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        c = self.config
-        h = nn.silu(nn.Conv(c.ch * c.ch_mult[0], (3, 3), name="conv_in")(x))  # (B, S, S, ch)
+        c, dtype = self.config, jnp.dtype(self.config.dtype)
+        h = nn.Conv(c.ch * c.ch_mult[0], (3, 3), dtype=dtype, name="conv_in")(x.astype(dtype))
+        h = nn.silu(h)                                                       # (B, S, S, ch)
         for level, mult in enumerate(c.ch_mult):
             if level:
-                h = nn.silu(Downsample(c.ch * mult, name=f"down_{level}")(h))  # (B, S/2^l, ., .)
-            for i in range(c.num_res_blocks):
-                h = ResBlock(c.ch * mult, num_groups=c.num_groups, name=f"res_{level}_{i}")(h)
-        h = nn.silu(group_norm(h, c.num_groups, jnp.float32, "norm_out"))
+                h = nn.silu(Downsample(c.ch * mult, dtype=dtype, name=f"down_{level}")(h))
+            for i in range(c.num_res_blocks):                                # (B, S/2^l, ., .)
+                h = ResBlock(c.ch * mult, num_groups=c.num_groups, dtype=dtype,
+                             name=f"res_{level}_{i}")(h)
+        h = nn.silu(group_norm(h, c.num_groups, dtype, "norm_out"))
         h = h.reshape(h.shape[0], -1)                                        # (B, s*s*C_top)
-        stats = nn.Dense(2 * c.latent_dim, name="fc")(h)                     # (B, 2 * latent)
-        mu, log_var = jnp.split(stats, 2, axis=-1)
+        stats = nn.Dense(2 * c.latent_dim, dtype=dtype, name="fc")(h)        # (B, 2 * latent)
+        mu, log_var = jnp.split(stats.astype(jnp.float32), 2, axis=-1)
         return mu, log_var
 
 
 class Decoder(nn.Module):
-    """z (B, latent_dim) -> mean (B, S, S, C), log_scale (B, S, S, C) of p(x|z)."""
+    """z (B, latent_dim) -> mean (B, S, S, C), log_scale (B, S, S, C) of p(x|z), float32."""
     config: VAEConfig
 
     @nn.compact
     def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
-        c, s = self.config, self.config.base_size
+        c, s, dtype = self.config, self.config.base_size, jnp.dtype(self.config.dtype)
         top = c.ch * c.ch_mult[-1]
-        h = nn.silu(nn.Dense(s * s * top, name="fc")(z)).reshape(-1, s, s, top)  # (B, s, s, C_top)
+        h = nn.Dense(s * s * top, dtype=dtype, name="fc")(z.astype(dtype))
+        h = nn.silu(h).reshape(-1, s, s, top)                                # (B, s, s, C_top)
         for level in reversed(range(len(c.ch_mult))):
             mult = c.ch_mult[level]
             for i in range(c.num_res_blocks):
-                h = ResBlock(c.ch * mult, num_groups=c.num_groups, name=f"res_{level}_{i}")(h)
-            if level:
-                h = nn.silu(Upsample(c.ch * c.ch_mult[level - 1], name=f"up_{level}")(h))  # 2x res
-        h = nn.silu(group_norm(h, c.num_groups, jnp.float32, "norm_out"))
-        out = nn.Conv(2 * c.channels, (3, 3), name="conv_out")(h)           # (B, S, S, 2C)
-        mean, log_scale = jnp.split(out, 2, axis=-1)
+                h = ResBlock(c.ch * mult, num_groups=c.num_groups, dtype=dtype,
+                             name=f"res_{level}_{i}")(h)
+            if level:                                                        # 2x resolution
+                h = nn.silu(Upsample(c.ch * c.ch_mult[level - 1], dtype=dtype,
+                                     name=f"up_{level}")(h))
+        h = nn.silu(group_norm(h, c.num_groups, dtype, "norm_out"))
+        out = nn.Conv(2 * c.channels, (3, 3), dtype=dtype, name="conv_out")(h)  # (B, S, S, 2C)
+        mean, log_scale = jnp.split(out.astype(jnp.float32), 2, axis=-1)
         return mean, log_scale
 
 

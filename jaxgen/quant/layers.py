@@ -86,7 +86,7 @@ def _conv_transpose(m: ConvTranspose, x: jax.Array) -> jax.Array:
     y = int8.conv(x, q_w, scale, strides=(1, 1), padding=((q, q), (q, q)),
                   lhs_dilation=(m.stride, m.stride), dims=("NHWC", "HWIO", "NHWC"),
                   act_scale=_act_scale(m))
-    return _finish(y, bias, None)
+    return _finish(y, bias, m.dtype)
 
 
 HANDLERS: dict[type, Callable] = {nn.Conv: _conv, nn.Dense: _dense,

@@ -1,0 +1,118 @@
+"""The bf16 policy of the DCGAN and VAE models in the lowered HLO: convolutions (and their
+gradients in a train step) in bfloat16 when `dtype="bfloat16"`, float32 otherwise; parameters,
+BatchNorm / spectral-norm statistics and outputs float32; bf16 samples near float32 ones."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen.models.dcgan import DCGANConfig, Discriminator, Generator
+from jaxgen.models.vae import VAE, VAEConfig
+from tests.quant.hlo import ops
+
+GAN = DCGANConfig(z_dim=8, g_ch=8, d_ch=4, batch_norm=True, spectral_norm=True)
+VAE_CFG = VAEConfig(ch=8, ch_mult=(1, 2), num_res_blocks=1, latent_dim=4, num_groups=4)
+F32 = jnp.dtype(jnp.float32)
+
+
+def convolutions(text: str) -> list[tuple[str, str, str]]:
+    """(lhs, rhs, result) element types of each convolution in StableHLO `text`."""
+    return [o[1:] for o in ops(text) if o[0] == "convolution"]
+
+
+def gan_forwards(dtype: str):
+    """Lowered G (train mode: BN batch statistics) and D (spectral norm updated), and
+    (G variables, D variables) shapes."""
+    cfg = dataclasses.replace(GAN, dtype=dtype)
+    gen, disc = Generator(cfg), Discriminator(cfg)
+    z, x = jnp.zeros((2, cfg.z_dim)), jnp.zeros((2, 28, 28, 1))
+    g_vars = jax.eval_shape(gen.init, jax.random.key(0), z)
+    d_vars = jax.eval_shape(disc.init, jax.random.key(1), x)
+    g = jax.jit(lambda v, z: gen.apply(v, z, train=True, mutable=["batch_stats"])).lower(g_vars, z)
+    d = jax.jit(lambda v, x: disc.apply(v, x, update_stats=True,
+                                        mutable=["batch_stats"])).lower(d_vars, x)
+    return g, d, (g_vars, d_vars)
+
+
+def vae_forwards(dtype: str):
+    """StableHLO of the VAE's encode and decode, and the parameter shapes."""
+    model = VAE(dataclasses.replace(VAE_CFG, dtype=dtype))
+    x, z = jnp.zeros((2, 28, 28, 1)), jnp.zeros((2, VAE_CFG.latent_dim))
+    params = jax.eval_shape(model.init, jax.random.key(0), x, z)
+    lower = lambda method, arg: jax.jit(  # noqa: E731
+        lambda p, a: model.apply(p, a, method=method)).lower(params, arg)
+    return lower("encode", x).as_text(), lower("decode", z).as_text(), params
+
+
+@pytest.mark.parametrize("dtype,short", [("bfloat16", "bf16"), ("float32", "f32")])
+def test_dcgan_convolutions_follow_the_compute_dtype(dtype, short):
+    g, d, variables = gan_forwards(dtype)
+    # G: two transposed convs (lhs-dilated); D: two strided convs
+    assert convolutions(g.as_text()) == [(short,) * 3] * 2
+    assert convolutions(d.as_text()) == [(short,) * 3] * 2
+    # parameters, BN running statistics, spectral norm's u / sigma; images and logits
+    outputs = jax.tree.leaves((g.out_info, d.out_info))
+    assert {x.dtype for x in jax.tree.leaves(variables) + outputs} == {F32}
+    # BatchNorm's batch mean / variance over (B, H, W) reduced in float32: G's (2, 7, 7, 8)
+    assert "tensor<2x7x7x8xf32>" in g.as_text()
+
+
+@pytest.mark.parametrize("dtype,short", [("bfloat16", "bf16"), ("float32", "f32")])
+def test_vae_convolutions_follow_the_compute_dtype(dtype, short):
+    enc, dec, params = vae_forwards(dtype)
+    # encoder: conv_in, ResBlock x2 (2 convs each), the stride-2 Downsample; decoder: ResBlock
+    # x2, Upsample, conv_out
+    assert convolutions(enc) == [(short,) * 3] * 6 and convolutions(dec) == [(short,) * 3] * 6
+    dots = [o[1:] for text in (enc, dec) for o in ops(text) if o[0] == "dot_general"]
+    assert dots and set(dots) == {(short,) * 3}                       # fc layers, 1x1 skips
+    assert {p.dtype for p in jax.tree.leaves(params)} == {F32}
+    assert "tensor<2x28x28x4x2xf32>" in dec   # GroupNorm's (B, H, W, groups, C/groups) in f32
+
+
+def gan_step(dtype: str):
+    """(StableHLO of one GAN train step of the smoke config at `dtype`, the new state's shapes)."""
+    from conftest import smoke_config
+    from jaxgen import families
+    from jaxgen.families.base import init_fn, step_fn
+    config = smoke_config("dcgan_fmnist", **{"model.dtype": dtype})
+    family = families.build(config, None)
+    state = jax.eval_shape(init_fn(family, 0))
+    b = config.train.batch_size
+    batch = dict(image=jax.ShapeDtypeStruct((b, 28, 28, 1), jnp.float32),
+                 index=jax.ShapeDtypeStruct((b,), jnp.uint32))
+    step = jax.jit(step_fn(family))
+    return step.lower(state, batch).as_text(), jax.eval_shape(step, state, batch)[0]
+
+
+def test_gan_train_step_runs_its_convolutions_in_bf16():
+    text, new_state = gan_step("bfloat16")
+    convs = convolutions(text)
+    # forward and both gradients of every conv, D update then G update; no float32 conv left
+    assert len(convs) >= 12 and set(convs) == {("bf16",) * 3}, convs
+    assert len(convolutions(gan_step("float32")[0])) == len(convs)
+    floats = [x for x in jax.tree.leaves(new_state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert {x.dtype for x in floats} == {F32}   # params, Adam moments, EMA, BN statistics
+
+
+def test_bf16_outputs_are_float32_and_near_float32_ones():
+    """Same float32 parameters, compute dtype bf16 vs f32: outputs float32, off by about
+    bf16's rounding (2^-8 relative), not more, and not bit-identical."""
+    cfg = dataclasses.replace(GAN, init_std=0.3)       # outputs of order 1, not tanh(0)
+    z = jax.random.normal(jax.random.key(2), (8, cfg.z_dim))
+    variables = Generator(cfg).init(jax.random.key(0), z)
+    run = lambda c: jax.jit(lambda v, z: Generator(c).apply(v, z))(variables, z)  # noqa: E731
+    f32, bf16 = run(cfg), run(dataclasses.replace(cfg, dtype="bfloat16"))
+    assert bf16.dtype == F32 and float(jnp.std(f32)) > 0.3
+    err = np.abs(np.asarray(bf16) - np.asarray(f32))
+    assert 0 < err.mean() < 0.02 and err.max() < 0.1, (err.mean(), err.max())
+
+    x = jax.random.uniform(jax.random.key(3), (4, 28, 28, 1), minval=-1, maxval=1)
+    params = VAE(VAE_CFG).init(jax.random.key(1), x, z[:4, :VAE_CFG.latent_dim])
+    enc = lambda c: jax.jit(lambda p, x: VAE(c).apply(p, x, method="encode"))(params, x)  # noqa
+    (mu, log_var), (mu16, log_var16) = enc(VAE_CFG), enc(dataclasses.replace(VAE_CFG,
+                                                                              dtype="bfloat16"))
+    assert mu16.dtype == log_var16.dtype == F32
+    scale = float(jnp.abs(mu).max())
+    assert 0 < float(jnp.abs(mu16 - mu).max()) < 0.05 * scale
