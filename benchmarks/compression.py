@@ -1,9 +1,10 @@
 """float32 vs bf16 vs int8 (int8 arithmetic, and the dequantized fallback) on one trained
-workdir: parameter bytes, sampling time per image (median of --repeats timed calls after a
-warm-up), and FD of --num samples against as many test images. Prints one JSON line per
-variant.
+workdir of any family (diffusion, GAN, VAE): parameter bytes, sampling time per image (median of
+--repeats timed calls after a warm-up), and FD of --num samples against as many test images.
+Prints one JSON line per variant. --sampler / --steps apply to diffusion workdirs only.
 
   python benchmarks/compression.py --workdir runs/demo_v --num 200 --sampler ddim --steps 10
+  python benchmarks/compression.py --workdir runs/vae_demo --num 200   # or a DCGAN workdir
   JAXGEN_CPU_FLAGS=0 python benchmarks/compression.py ...   # XLA:CPU's YNNPACK kernels on
   ... --variants fp32,int8,int8_static --calibrate 100   # int8 with calibrated static scales
 """
@@ -62,8 +63,8 @@ def main(argv):
     p.add_argument("--num", type=int, default=200, help="samples scored by FD")
     p.add_argument("--time_num", type=int, default=50, help="images per timed call")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--sampler", default="ddim")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--sampler", default="ddim", help="diffusion workdirs")
+    p.add_argument("--steps", type=int, default=10, help="diffusion workdirs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--calibrate", type=int, default=100,
@@ -73,7 +74,8 @@ def main(argv):
     from jaxgen.metrics.sample_eval import subset
     base = api.load(args.workdir)
     real = subset(base.dataset, args.num)[0]
-    options = dict(sampler=args.sampler, steps=args.steps)
+    options = {k: v for k, v in dict(sampler=args.sampler, steps=args.steps).items()
+               if k in base.family.sample_options}                   # diffusion only
     for name in args.variants.split(","):
         precision, dequantize = VARIANTS[name]
         g = (static_int8(base, args, options) if name == "int8_static" else

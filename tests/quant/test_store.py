@@ -1,4 +1,6 @@
 """int8 checkpoints and --precision: round trip through orbax, and the errors for bad input."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +8,8 @@ import pytest
 from ml_collections import ConfigDict
 
 import jaxgen
-from jaxgen import quant
+from jaxgen import config as config_lib
+from jaxgen import families, quant
 from jaxgen.api import Generator
 from jaxgen.families.base import Family
 from jaxgen.quant import store
@@ -36,6 +39,7 @@ def test_quantized_checkpoint_round_trip(diffusion_workdir, int8_workdir):
 def _generator(params, config=None) -> Generator:
     family = Family(init=None, train_step=None, generate=lambda *a, **k: None,
                     param_groups=None, inference_keys=("params",))
+    config = config or ConfigDict(dict(family="toy", model=dict(ch=8)))
     return Generator(config, family, {"params": params}, 0, None, "w")
 
 
@@ -49,9 +53,23 @@ def test_precision_errors():
     with pytest.raises(ValueError, match="--dequantize applies to int8"):
         quant.with_precision(g, "bf16", dequantize=True)
     assert quant.with_precision(g, "fp32") is g
-    vae = _generator(g.state["params"], ConfigDict(dict(family="vae", model=dict(ch=8))))
-    with pytest.raises(ValueError, match="bf16: the vae model has no model.dtype setting"):
-        quant.with_precision(vae, "bf16")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainConfig:
+    """The typed config of a model without a compute dtype."""
+    ch: int = 8
+
+
+def test_family_without_compute_dtype_is_named(monkeypatch):
+    def build(config, dataset):
+        return config_lib.section(PlainConfig, config.model, where="model")
+    monkeypatch.setattr(families, "build", build)
+    g = _generator({}, ConfigDict(dict(family="plain", model=dict(ch=8))))
+    assert quant.with_precision(g, "fp32") is g
+    with pytest.raises(ValueError, match="bf16: the 'plain' family has no compute-dtype setting"
+                       r" \(its config.model takes no dtype\).*--precision fp32 or int8"):
+        quant.with_precision(g, "bf16")
 
 
 @pytest.mark.slow  # needs the trained smoke workdir
