@@ -209,3 +209,15 @@ def test_bad_config_is_a_one_line_error(teacher, overrides, match):
     with pytest.raises(ValueError, match=match) as e:
         families.build(distill_config(teacher, **overrides), None)
     assert "\n" not in str(e.value)
+
+
+def test_compute_dtype_is_no_model_difference():
+    """A bf16 student of a float32 teacher (or a student sampled in bf16) is the same model."""
+    from jaxgen.families.distill_teacher import check_same_model
+    from jaxgen.models import UNetConfig
+    parts = lambda ch=8, **model: dict(model=UNetConfig(ch=ch, **model),  # noqa: E731
+                                       data={"image_size": 28}, diffusion={"num_steps": 8})
+    check_same_model(parts(dtype="bfloat16"), parts(), "teacher")
+    with pytest.raises(ValueError, match=r"--config.model.ch=8 \(is 16\)") as e:
+        check_same_model(parts(ch=16, dtype="bfloat16"), parts(), "teacher")
+    assert "dtype" not in str(e.value)
