@@ -38,11 +38,11 @@ def group_norm(x: jax.Array, num_groups: int, dtype: Dtype, name: str) -> jax.Ar
     return in_float32(nn.GroupNorm(num_groups=groups, dtype=jnp.float32, name=name), x, dtype)
 
 
-def in_float32(norm, x: jax.Array, dtype: Dtype, **kwargs) -> jax.Array:
-    """`norm(x, **kwargs)` (a GroupNorm, BatchNorm, ... module) computed in float32 whatever
-    the compute dtype: its mean / variance reductions, running statistics and affine
-    parameters stay float32 (mixed-precision practice). Returned in `dtype`; shape of x."""
-    return norm(x.astype(jnp.float32), **kwargs).astype(dtype)
+def in_float32(norm, x: jax.Array, dtype: Dtype) -> jax.Array:
+    """`norm(x)` (a GroupNorm, BatchNorm, ... module) computed in float32 whatever the compute
+    dtype: its mean / variance reductions, running statistics and affine parameters stay
+    float32 (mixed-precision practice). Returned in `dtype`; shape of x."""
+    return norm(x.astype(jnp.float32)).astype(dtype)
 
 
 def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
