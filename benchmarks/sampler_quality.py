@@ -25,7 +25,7 @@ of sampling, e.g. to redraw the plot:
   python benchmarks/sampler_quality.py --workdir=runs/demo_v --num=500 --rows reference \\
       --merge=docs/bench_sampler_quality_small.json --out=docs/bench_sampler_quality_small.json
   python benchmarks/sampler_quality.py --from docs/bench_sampler_quality_small.json \\
-      --plot docs/images/sampler_quality.png
+      --plot docs/images/sampler_quality_small.png
 
 The reference is the reference row with the most steps. The goal lines name, per spacing, the
 smallest NFE at which dpmpp_2m and heun come within 10% of its FD, and the 4-step student's FD

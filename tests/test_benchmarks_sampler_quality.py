@@ -33,9 +33,10 @@ def test_steps_match_the_target_nfe(bench):
 def fake_run(rows, **meta) -> dict:
     """A JSON as the script writes it, with rows (role, sampler, steps, nfe, spacing, fd)."""
     keys = ("role", "sampler", "steps", "nfe", "spacing", "fd")
+    rows = [dict(zip(keys, r), seconds_per_image=r[3] * 1e-3, compile_s=1.0, num=500)
+            for r in rows]
     return dict(dict(benchmark="sampler_quality", workdir="w", step=10, num=500, batch=250,
-                     seed=0, rows=[dict(zip(keys, r), seconds_per_image=r[3] * 1e-3,
-                                        compile_s=1.0, num=500) for r in rows], runs=["first"]), **meta)
+                     seed=0, rows=rows, runs=["first"]), **meta)
 
 
 BASE = [("reference", "ddpm", 100, 100, "uniform", 60.0),
