@@ -7,21 +7,39 @@ at a ladder of NFE, beside DDPM at 1,000 steps as the reference, printed and wri
 
 Per setting: FD ("FD (jaxgen Fashion-MNIST features)", jaxgen.metrics) of --num samples
 against --num test images, the sampling wall time (block_until_ready; the compile is timed
-apart, ahead of time, and is a cold one: no persistent cache) and seconds per image (over the
-images made: --batch should divide --num). Steps per sampler are chosen so that the NFE is
-the target's (heun: steps = (NFE + 1) // 2, so NFE 2 steps - 1 is one less); a target no
-step count reaches within 1 is skipped. Spacing: edm for euler / heun / dpmpp* / unipc, the
-workdir's config default for ddpm / ddim; `--spacing karras` sets all, `--spacing ddim=karras`
-one. All samplers draw x_T the same way from the seed (diffusion.sample), so rows share their
-starting noise; the grid passes one x_T explicitly all the same. --student WORKDIR adds a
-(distilled) diffusion workdir at 1, 2, 4 and 8 steps of its config's sampler. The goal lines
-name the smallest NFE at which dpmpp_2m and heun come within 10% of the reference's FD.
+apart, ahead of time, and is a cold one: no persistent cache), seconds per image (over the
+images made: --batch should divide --num) and the load average when it ended. Steps per sampler
+are chosen so that the NFE is the target's (heun: steps = (NFE + 1) // 2, so NFE 2 steps - 1 is
+one less); a target no step count reaches within 1 is skipped. Spacing: edm for euler / heun /
+dpmpp* / unipc, the workdir's config default for ddpm / ddim; `--spacing karras` sets all,
+`--spacing ddim=karras` one. All samplers draw x_T the same way from the seed
+(diffusion.sample), so rows share their starting noise; the grid passes one x_T explicitly all
+the same. --student WORKDIR adds a (distilled) diffusion workdir at 1, 2, 4 and 8 steps of its
+config's sampler.
+
+Runs in parts: --rows picks the rows to measure (reference, ladder, student), --merge JSON
+merges them into an earlier run's JSON (same --num, --batch, --seed and test images; a row of
+the same role, sampler, steps and spacing is replaced), and --from JSON... reads rows instead
+of sampling, e.g. to redraw the plot:
+
+  python benchmarks/sampler_quality.py --workdir=runs/demo_v --num=500 --rows reference \\
+      --merge=docs/bench_sampler_quality_small.json --out=docs/bench_sampler_quality_small.json
+  python benchmarks/sampler_quality.py --from docs/bench_sampler_quality_small.json \\
+      --plot docs/images/sampler_quality_small.png
+
+The reference is the reference row with the most steps. The goal lines name, per spacing, the
+smallest NFE at which dpmpp_2m and heun come within 10% of its FD, and the 4-step student's FD
+against the teacher's best row (goal: within 25%). The plot (matplotlib, the 'bench' extra;
+skipped with a note when missing): FD against NFE, both log scale, one line per sampler and
+spacing, the student's points as stars, the references as horizontal lines.
 stdout: a Markdown table, the goal lines, then one JSON line. Progress goes to stderr.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -30,6 +48,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import sampler_quality_report as report  # noqa: E402
 from jaxgen import api  # noqa: E402
 from jaxgen.checkpoint import CheckpointError  # noqa: E402
 from jaxgen.diffusion import SAMPLERS, SPACINGS, nfe  # noqa: E402
@@ -44,9 +63,7 @@ from jaxgen.utils.images import make_grid, save_png, to_uint8  # noqa: E402
 
 NFE_LADDER = (4, 6, 8, 10, 15, 20, 50, 100)
 STUDENT_STEPS = (1, 2, 4, 8)
-GOAL_SAMPLERS, GOAL_RATIO = ("dpmpp_2m", "heun"), 1.10   # FD <= 1.1 x the reference's
-COLUMNS = ("sampler", "steps", "nfe", "spacing", "fd", "seconds_per_image", "compile_s", "num")
-BENCH_EXTRA = "pip install -e '.[bench]'"
+ROLES = ("reference", "ladder", "student")
 
 
 def _note(message: str) -> None:
@@ -117,6 +134,7 @@ def timed_samples(g, *, num: int, batch: int, seed: int, **options):
         images = jax.block_until_ready(compiled(g.state, key))
         seconds += time.perf_counter() - t0
         out.append(to_uint8(jax.device_get(images)))
+        _note(f"  batch {i + 1}/{-(-num // size)}: {seconds:.0f} s sampling so far")
     return np.concatenate(out)[:num], compile_s, seconds, size * len(out)
 
 
@@ -128,76 +146,11 @@ def measure(g, real_features, *, sampler, steps, spacing, num, batch, seed, role
     fake, _ = extract(to_feature_input(images, "samples", _note), what="samples")
     row = dict(sampler=sampler, steps=steps, nfe=nfe(sampler, steps), spacing=spacing,
                fd=frechet_distance_features(real_features, fake), seconds_total=seconds,
-               seconds_per_image=seconds / made, compile_s=compile_s, num=num, role=role)
+               seconds_per_image=seconds / made, compile_s=compile_s, num=num, role=role,
+               load_average=os.getloadavg()[0])   # timings are comparable only at like loads
     _note(f"{role} {sampler} steps={steps} nfe={row['nfe']} {spacing}: FD {row['fd']:.2f}, "
           f"{row['seconds_per_image'] * 1e3:.2f} ms/image, compile {compile_s:.1f} s")
     return row
-
-
-def goals(rows: list[dict], reference_fd: float) -> dict:
-    """Per goal sampler: the smallest NFE with FD <= 1.1 x the reference's FD and that ratio
-    (None when no NFE run reached it), plus the best ratio seen."""
-    out = {}
-    for sampler in GOAL_SAMPLERS:
-        mine = sorted((r for r in rows if r["sampler"] == sampler and r["role"] == "ladder"),
-                      key=lambda r: r["nfe"])
-        ratios = [r["fd"] / reference_fd for r in mine]
-        hit = next((i for i, q in enumerate(ratios) if q <= GOAL_RATIO), None)
-        out[sampler] = dict(nfe=None if hit is None else mine[hit]["nfe"],
-                            steps=None if hit is None else mine[hit]["steps"],
-                            fd_ratio=None if hit is None else ratios[hit],
-                            best_ratio=min(ratios, default=None), ran=bool(mine))
-    return out
-
-
-def goal_lines(goal: dict, reference: dict) -> list[str]:
-    ref = f"DDPM-{reference['steps']} FD {reference['fd']:.2f}"
-    lines = []
-    for sampler, g in goal.items():
-        if not g["ran"]:
-            lines.append(f"goal {sampler}: not run (add it to --samplers)")
-        elif g["nfe"] is None:
-            lines.append(f"goal {sampler}: never within 10% of {ref} (best FD ratio "
-                         f"{g['best_ratio']:.3f})")
-        else:
-            lines.append(f"goal {sampler}: within 10% of {ref} from NFE {g['nfe']} "
-                         f"(steps {g['steps']}), FD ratio {g['fd_ratio']:.3f}")
-    return lines
-
-
-def require_pyplot():
-    """matplotlib.pyplot on the Agg back-end, or exit naming the extra that installs it."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit(f"--plot needs matplotlib, which is not installed: {BENCH_EXTRA} "
-                         f"(or pip install matplotlib)") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def plot(plt, path, rows: list[dict], reference: dict, title: str) -> None:
-    """FD against NFE (log x), one line per sampler (and the student), the reference dashed."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    names = dict.fromkeys(("student " if r["role"] == "student" else "") + r["sampler"]
-                          for r in rows if r["role"] != "reference")
-    for name in names:
-        mine = sorted((r for r in rows if r["role"] != "reference" and name ==
-                       ("student " if r["role"] == "student" else "") + r["sampler"]),
-                      key=lambda r: r["nfe"])
-        ax.plot([r["nfe"] for r in mine], [r["fd"] for r in mine], marker="o", label=name)
-    ax.axhline(reference["fd"], color="black", linestyle="--",
-               label=f"ddpm {reference['steps']} steps")
-    ticks = sorted({r["nfe"] for r in rows})
-    ax.set(xscale="log", xlabel="NFE (network evaluations)", ylabel=FD_LABEL, title=title)
-    ax.set_xticks(ticks, labels=[str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def sampler_grid(g, path, settings: list[dict], *, num: int, seed: int, scale: int = 2):
@@ -213,18 +166,16 @@ def sampler_grid(g, path, settings: list[dict], *, num: int, seed: int, scale: i
     _note(f"wrote {path}: rows " + ", ".join(f"{s['sampler']}/{s['steps']}" for s in settings))
 
 
-def table(rows: list[dict]) -> str:
-    cells = [[r["role"] + " " + r["sampler"] if r["role"] != "ladder" else r["sampler"],
-              *(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in COLUMNS[1:])]
-             for r in rows]
-    head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
-    return "\n".join([head, *("| " + " | ".join(c) + " |" for c in cells)])
-
-
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workdir", required=True, help="a trained diffusion workdir")
+    p.add_argument("--workdir", help="a trained diffusion workdir (not with --from)")
+    p.add_argument("--from", dest="sources", nargs="+", metavar="JSON",
+                   help="read the rows from these JSONs (merged in order) instead of sampling")
+    p.add_argument("--rows", nargs="+", choices=ROLES, default=list(ROLES),
+                   help="which rows to measure (or take from --from): reference, ladder, student")
+    p.add_argument("--merge", metavar="JSON", help="merge the rows into this JSON's rows (same "
+                   "role, sampler, steps and spacing: replaced) and recompute the goals")
     p.add_argument("--num", type=int, default=1000, help="samples (and test images) per setting")
     p.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS))
     p.add_argument("--nfe", nargs="+", type=int, default=list(NFE_LADDER), help="target NFEs")
@@ -235,12 +186,14 @@ def parse(argv):
     p.add_argument("--student_sampler", help="the student's sampler (default: its config's)")
     p.add_argument("--batch", type=int, default=250, help="samples per call (one compile each)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="write the JSON here too")
+    p.add_argument("--out", help="write the JSON here too (may be the --merge JSON)")
     p.add_argument("--plot", help="FD vs NFE PNG (needs matplotlib: the 'bench' extra)")
     p.add_argument("--grid", help="PNG: one row per sampler at --grid_nfe, same x_T per column")
     p.add_argument("--grid_nfe", type=int, default=10)
     p.add_argument("--grid_num", type=int, default=8, help="images per grid row")
     args = p.parse_args(argv)
+    if (args.workdir is None) == (args.sources is None):
+        p.error("give --workdir (to sample) or --from JSON... (to read rows), not both")
     if min(args.num, args.batch, *args.nfe, args.reference_steps) < 1:
         p.error("--num, --batch, --nfe and --reference_steps must be >= 1")
     return args
@@ -261,21 +214,22 @@ def run_student(args, real_features) -> list[dict]:
                     batch=args.batch, seed=args.seed, role="student") for n in STUDENT_STEPS]
 
 
-def bench(args, spacings: dict):
-    """(workdir's Generator, n_real, the reference row, the ladder and student rows)."""
-    g = load_diffusion(args.workdir, "--workdir")
+def bench(args, g, spacings: dict) -> tuple[int, list[dict]]:
+    """(n_real, the rows of --rows: reference, ladder, student when --student)."""
     if args.reference_steps > g.config.diffusion.num_steps:
         raise SystemExit(f"--reference_steps={args.reference_steps} exceeds the schedule's "
                          f"{g.config.diffusion.num_steps} steps; pass at most that")
     real, _ = subset(g.dataset, args.num)
     real_features, _ = extract(to_feature_input(real, "test images", _note), what="test images")
-    run = dict(num=args.num, batch=args.batch, seed=args.seed)
-    reference = measure(g, real_features, role="reference", **reference_setting(g, args, spacings),
-                        **run)
-    rows = [measure(g, real_features, role="ladder", **s, **run)
-            for s in ladder(g, args.samplers, args.nfe, spacings)]
-    rows += run_student(args, real_features) if args.student else []
-    return g, len(real), reference, rows
+    run, rows = dict(num=args.num, batch=args.batch, seed=args.seed), []
+    if "reference" in args.rows:
+        rows.append(measure(g, real_features, role="reference",
+                            **reference_setting(g, args, spacings), **run))
+    if "ladder" in args.rows:
+        rows += [measure(g, real_features, role="ladder", **s, **run)
+                 for s in ladder(g, args.samplers, args.nfe, spacings)]
+    rows += run_student(args, real_features) if args.student and "student" in args.rows else []
+    return len(real), rows
 
 
 def reference_setting(g, args, spacings: dict) -> dict:
@@ -283,28 +237,38 @@ def reference_setting(g, args, spacings: dict) -> dict:
                 spacing=spacing_for(g, "ddpm", spacings))
 
 
-def main(argv) -> dict:
-    """Runs the benchmark; prints the table, the goal lines and the JSON line; returns the dict."""
-    xla_flags.configure()   # no persistent compile cache: compile_s is a cold compile
-    args = parse(argv)
-    plt = require_pyplot() if args.plot else None          # fail before any sampling
+def sample(args, command: str) -> dict:
+    """The JSON of a sampling run (its rows, no goals yet); draws --grid too."""
     spacings = parse_spacing(args.spacing)
-    g, n_real, reference, rows = bench(args, spacings)
+    g = load_diffusion(args.workdir, "--workdir")
+    n_real, rows = bench(args, g, spacings)
     if args.grid:
         nearest = ladder(g, args.samplers, [args.grid_nfe], spacings, slack=None)
         sampler_grid(g, args.grid, [*nearest, reference_setting(g, args, spacings)],
                      num=args.grid_num, seed=args.seed)
-    if plt is not None:
-        plot(plt, args.plot, [reference, *rows], reference,
-             f"{g.workdir} step {g.step:,}, {args.num} samples")
-    goal = goals(rows, reference["fd"])
     result = dict(benchmark="sampler_quality", workdir=str(g.workdir), step=g.step,
                   student=args.student, fd_label=FD_LABEL, features=features_id(),
-                  test_images=g.dataset.name, n_real=n_real, reference=reference,
-                  rows=[reference, *rows], goals=goal, goal_ratio=GOAL_RATIO, num=args.num,
+                  test_images=g.dataset.name, n_real=n_real, rows=rows, num=args.num,
                   batch=args.batch, seed=args.seed, backend=jax.default_backend(),
-                  jax=jax.__version__, hardware=hardware())
-    print(table(result["rows"]) + "\n" + "\n".join(goal_lines(goal, reference)))
+                  jax=jax.__version__, hardware=hardware(), runs=[command])
+    return result
+
+
+def main(argv) -> dict:
+    """Samples (or reads --from), merges (--merge); prints the table, the goal lines and the
+    JSON line; writes --out and --plot; returns the dict."""
+    xla_flags.configure()   # no persistent compile cache: compile_s is a cold compile
+    args = parse(argv)
+    plt = report.pyplot_or_none(_note) if args.plot else None    # noted before any sampling
+    command = "python benchmarks/sampler_quality.py " + shlex.join(argv)
+    run = (report.from_json(args.sources, args.rows) if args.sources
+           else sample(args, command))
+    result = report.summarize(report.merged(run, args.merge))
+    print(report.table(result["rows"]) + "\n" + "\n".join(report.goal_lines(result)))
+    if plt is not None:
+        report.plot(plt, args.plot, report.plot_series(result["rows"]),
+                    f"{result['workdir']} step {result['step']:,}, {result['num']} samples")
+        _note(f"wrote {args.plot}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
