@@ -82,13 +82,15 @@ def img2img_rows(g, args, truth, ref) -> list[dict]:
 
 
 def baselines(g, args, truth, ref) -> list[dict]:
+    rows = [dict(task="reference", method="ground truth", fd=frechet_distance_features(
+        ref, extract(truth, what="truth")[0]))]
+    if "plain samples" not in args.methods:
+        return rows
     _note("plain samples")
     samples, s = timed(lambda: g.sample(len(truth), sampler=args.sampler, steps=args.steps,
                                         seed=args.seed))
-    return [dict(task="reference", method="ground truth", fd=frechet_distance_features(
-                ref, extract(truth, what="truth")[0])),
-            dict(task="reference", method="plain samples", seconds=round(s, 1),
-                 fd=frechet_distance_features(ref, extract(samples, what="samples")[0]))]
+    return rows + [dict(task="reference", method="plain samples", seconds=round(s, 1),
+                        fd=frechet_distance_features(ref, extract(samples, what="samples")[0]))]
 
 
 def fd_ratios(rows: list[dict]) -> dict:
@@ -121,8 +123,9 @@ def parse(argv):
     p.add_argument("--inpaint_sampler", help="its sampler (default: its config's)")
     p.add_argument("--inpaint_steps", type=int, help="its sampling steps")
     p.add_argument("--methods", type=lambda s: s.split(","),
-                   default=["repaint", "replace only", "mean image"],
-                   help="inpainting methods of --workdir to run (comma-separated)")
+                   default=["plain samples", "repaint", "replace only", "mean image"],
+                   help="methods of --workdir to run (comma-separated; plain samples: the "
+                   "reference FD of unmasked samples)")
     p.add_argument("--grid_suffix", default="", help="inpainting grids: inpaint_MASK"
                    "SUFFIX.png")
     p.add_argument("--sr_workdir", help="an SR3 workdir (--tasks=sr)")
