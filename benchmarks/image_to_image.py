@@ -15,6 +15,17 @@ images against --fd_ref held-out test images that are not among the inputs; besi
 FD of the --num ground-truth images (the floor at this N) and of --num plain samples of the
 same sampler and steps. One grid per mask and one for img2img go to --grid_dir.
 
+Mask-conditioned inpainting (`--inpaint_workdir`, benchmarks/inpaint_rows.py): a workdir of
+configs/inpaint_fmnist.py completes the same images with the same masks, one more row per mask
+(its config's sampler unless --inpaint_sampler / --inpaint_steps); every inpainting row also has
+the seam (boundary error: mean |x_p - x_q| over 4-neighbour pairs across the mask boundary) and
+the ground truth's; `fd_ratio` is its FD over that of plain samples of --workdir. `--tasks=
+inpaint` skips img2img, `--methods` picks the --workdir rows to run:
+
+  python benchmarks/image_to_image.py --workdir=runs/demo_v --tasks=inpaint \
+      --inpaint_workdir=runs/inpaint_demo --methods="mean image" --grid_suffix=_model \
+      --out=docs/bench_inpaint_model.json
+
 Super-resolution (`--tasks=sr`, benchmarks/super_resolution_rows.py): the inputs box-averaged
 by the SR workdir's factor, upscaled by bicubic, the regression twin and SR3; PSNR / SSIM / FD
 as above plus consistency (PSNR of the result box-averaged down vs the input); grid rows LR
