@@ -8,7 +8,8 @@ Variants (`--config=configs/inpaint_fmnist.py:VARIANT`):
   demo    the demo U-Net of configs/ddpm_fmnist.py:demo_v (ch 16, ch_mult (1, 2, 4), one res
           block, v-prediction, DPM-Solver++(2M) on 20 Karras steps), 1,000 steps of 64:
           python train.py --config=configs/inpaint_fmnist.py:demo --workdir=runs/inpaint_demo
-          README "Inpainting and img2img (first measurements)"
+          stopped at step 601 on a loaded 2-core CPU: left half PSNR 15.7 dB, FD 54.7 (RePaint
+          on demo_v: 17.2 dB, 30.5); README "Inpainting and img2img (first measurements)"
   smoke   seconds; used by the tests
 
 Sample: python sample.py --workdir=runs/inpaint_demo --mode=inpaint --image=x.png \
