@@ -56,6 +56,7 @@ def build_inpaint_network(config, dataset, denoiser):
         raise ValueError("config.inpaint is set together with model.num_classes, config.text "
                          "or config.sr; a mask-conditioned model is conditioned on the masked "
                          "image only: pass --config.model.num_classes=0, drop the others")
+    # default_images: only its shape is read (the null input's); there is no default input
     shape = (1, config.data.image_size, config.data.image_size, config.data.channels)
     cond = Conditioning("image", image_task="inpaint", default_images=np.zeros(shape, np.float32),
                         mask_probs=tuple(float(p) for p in cfg.mask_probs),
