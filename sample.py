@@ -85,9 +85,10 @@ def parse(argv):
                       "[0, 1] to start from (0 returns the input, 1 ignores it)")
     edit.add_argument("--mask", default="box", help="inpaint: a PNG (white = fill, black = "
                       "keep) or box, left_half, random_strokes (drawn from --seed)")
-    edit.add_argument("--jump_length", type=int, default=10, help="inpaint: RePaint jump j")
-    edit.add_argument("--resample", type=int, default=10, help="inpaint: RePaint resamplings "
-                      "U (1 = none)")
+    edit.add_argument("--jump_length", type=int, help="inpaint: RePaint jump j (default 10; "
+                      "not for a mask-conditioned workdir)")
+    edit.add_argument("--resample", type=int, help="inpaint: RePaint resamplings U (default "
+                      "10, 1 = none; not for a mask-conditioned workdir)")
     p.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler (default: the config's)")
     p.add_argument("--steps", type=int, help="diffusion sampling steps")
     p.add_argument("--spacing", choices=SPACINGS, help="timestep spacing (default: the config's)")

@@ -15,6 +15,17 @@ images against --fd_ref held-out test images that are not among the inputs; besi
 FD of the --num ground-truth images (the floor at this N) and of --num plain samples of the
 same sampler and steps. One grid per mask and one for img2img go to --grid_dir.
 
+Mask-conditioned inpainting (`--inpaint_workdir`, benchmarks/inpaint_rows.py): a workdir of
+configs/inpaint_fmnist.py completes the same images with the same masks, one more row per mask
+(its config's sampler unless --inpaint_sampler / --inpaint_steps); every inpainting row also has
+the seam (boundary error: mean |x_p - x_q| over 4-neighbour pairs across the mask boundary) and
+the ground truth's; `fd_ratio` is its FD over that of plain samples of --workdir. `--tasks=
+inpaint` skips img2img, `--methods` picks the --workdir rows to run:
+
+  python benchmarks/image_to_image.py --workdir=runs/demo_v --tasks=inpaint \
+      --inpaint_workdir=runs/inpaint_demo --methods="mean image" --grid_suffix=_model \
+      --out=docs/bench_inpaint_model.json
+
 Super-resolution (`--tasks=sr`, benchmarks/super_resolution_rows.py): the inputs box-averaged
 by the SR workdir's factor, upscaled by bicubic, the regression twin and SR3; PSNR / SSIM / FD
 as above plus consistency (PSNR of the result box-averaged down vs the input); grid rows LR
@@ -42,6 +53,7 @@ from jaxgen.metrics.feature_net import extract  # noqa: E402
 from jaxgen.metrics.frechet import frechet_distance_features  # noqa: E402
 from jaxgen.utils import compile_cache, xla_flags  # noqa: E402
 from jaxgen.utils.images import save_grid  # noqa: E402
+from benchmarks.inpaint_rows import inpaint_rows  # noqa: E402
 from benchmarks.super_resolution_rows import sr_rows  # noqa: E402
 
 
@@ -64,29 +76,6 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def inpaint_rows(g, args, truth, mean_image, ref) -> list[dict]:
-    rows = []
-    common = dict(sampler=args.sampler, steps=args.steps, seed=args.seed)
-    for name in args.masks:
-        fill = editing.mask_for(name, truth, args.seed)
-        for method, resample in (("repaint", args.resample), ("replace only", 1)):
-            _note(f"inpaint {name}: {method}")
-            out, s = timed(lambda: g.inpaint(truth, fill, jump_length=args.jump_length,
-                                             resample=resample, **common))
-            info = g.family.tasks["inpaint"].info(jump_length=args.jump_length,
-                                                  resample=resample, sampler=args.sampler,
-                                                  steps=args.steps)
-            rows.append(scores(out, truth, ref, s, task="inpaint", mask=name, method=method,
-                               nfe=info["nfe"]))
-            if method == "repaint":
-                save_grid(Path(args.grid_dir) / f"inpaint_{name}.png",
-                          *editing.task_tiles(truth[:8], out[:8], fill[:8]), scale=2)
-        mean_fill = np.where(fill, mean_image, truth)
-        rows.append(scores(mean_fill, truth, ref, task="inpaint", mask=name,
-                           method="mean image", nfe=0))
-    return rows
-
-
 def img2img_rows(g, args, truth, ref) -> list[dict]:
     rows, grids = [], []
     for strength in args.strengths:
@@ -104,18 +93,27 @@ def img2img_rows(g, args, truth, ref) -> list[dict]:
 
 
 def baselines(g, args, truth, ref) -> list[dict]:
+    rows = [dict(task="reference", method="ground truth", fd=frechet_distance_features(
+        ref, extract(truth, what="truth")[0]))]
+    if "plain samples" not in args.methods:
+        return rows
     _note("plain samples")
     samples, s = timed(lambda: g.sample(len(truth), sampler=args.sampler, steps=args.steps,
                                         seed=args.seed))
-    return [dict(task="reference", method="ground truth", fd=frechet_distance_features(
-                ref, extract(truth, what="truth")[0])),
-            dict(task="reference", method="plain samples", seconds=round(s, 1),
-                 fd=frechet_distance_features(ref, extract(samples, what="samples")[0]))]
+    return rows + [dict(task="reference", method="plain samples", seconds=round(s, 1),
+                        fd=frechet_distance_features(ref, extract(samples, what="samples")[0]))]
+
+
+def fd_ratios(rows: list[dict]) -> dict:
+    """{mask: FD of the mask-conditioned completions / FD of plain samples of --workdir}."""
+    plain = [r["fd"] for r in rows if r.get("method") == "plain samples"]
+    return {r["mask"]: r["fd"] / plain[0] for r in rows
+            if plain and r.get("method") == "mask-conditioned"}
 
 
 def table(rows: list[dict]) -> str:
-    cols = ("task", "mask", "method", "strength", "nfe", "psnr", "ssim", "fd", "consistency",
-            "seconds")
+    cols = ("task", "mask", "method", "strength", "nfe", "psnr", "ssim", "fd", "seam",
+            "seam_truth", "consistency", "seconds")
     cols = tuple(c for c in cols if any(c in r for r in rows))
     def fmt(v) -> str:
         return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
@@ -128,8 +126,19 @@ def parse(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", type=lambda s: s.split(","), default=["edit"],
-                   help="edit (inpaint + img2img of --workdir) and/or sr (--sr_workdir)")
-    p.add_argument("--workdir", help="a diffusion workdir (--tasks=edit)")
+                   help="edit (inpaint + img2img of --workdir), inpaint (inpainting only) "
+                   "and/or sr (--sr_workdir)")
+    p.add_argument("--workdir", help="a diffusion workdir (--tasks=edit / inpaint)")
+    p.add_argument("--inpaint_workdir", help="a mask-conditioned inpainting workdir "
+                   "(configs/inpaint_fmnist.py): its completions as one more inpainting row")
+    p.add_argument("--inpaint_sampler", help="its sampler (default: its config's)")
+    p.add_argument("--inpaint_steps", type=int, help="its sampling steps")
+    p.add_argument("--methods", type=lambda s: s.split(","),
+                   default=["plain samples", "repaint", "replace only", "mean image"],
+                   help="methods of --workdir to run (comma-separated; plain samples: the "
+                   "reference FD of unmasked samples)")
+    p.add_argument("--grid_suffix", default="", help="inpainting grids: inpaint_MASK"
+                   "SUFFIX.png")
     p.add_argument("--sr_workdir", help="an SR3 workdir (--tasks=sr)")
     p.add_argument("--sr_regression", help="its regression twin's workdir (optional)")
     p.add_argument("--sr_sampler", help="SR3 sampler (default: the SR workdir's config)")
@@ -158,11 +167,13 @@ def main(argv) -> dict:
     truth, ref_images = test[:args.num], test[args.num:]
     ref, _ = extract(ref_images, what="reference test images")
     rows = []
-    if "edit" in args.tasks:
+    if {"edit", "inpaint"} & set(args.tasks):
         train = load_dataset(g.config.data, split="train").images
         mean_image = np.rint(np.mean(train, axis=0)).astype(np.uint8)
-        rows += (baselines(g, args, truth, ref) + inpaint_rows(g, args, truth, mean_image, ref)
-                 + img2img_rows(g, args, truth, ref))
+        rows += baselines(g, args, truth, ref) + inpaint_rows(g, args, truth, mean_image, ref,
+                                                              scores, timed, _note)
+    if "edit" in args.tasks:
+        rows += img2img_rows(g, args, truth, ref)
     if "sr" in args.tasks:
         rows += sr_rows(args, truth, ref, scores, timed, _note)
     result = dict(workdir=args.workdir, sr_workdir=args.sr_workdir,
@@ -171,7 +182,8 @@ def main(argv) -> dict:
                   fd_ref=len(ref_images),
                   sampler=args.sampler, steps=args.steps, jump_length=args.jump_length,
                   resample=args.resample, seed=args.seed, fd_label=FD_LABEL,
-                  features=features_id(), rows=rows)
+                  features=features_id(), inpaint_workdir=args.inpaint_workdir,
+                  fd_ratio=fd_ratios(rows), rows=rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(table(rows))

@@ -46,7 +46,8 @@ def edit(args, g, options) -> None:
         extra, fill = dict(strength=args.strength), None
     else:
         fill = editing.mask_for(args.mask, images, args.seed)
-        extra = dict(mask=fill, jump_length=args.jump_length, resample=args.resample)
+        extra = dict(mask=fill, **{k: getattr(args, k) for k in ("jump_length", "resample")
+                                   if getattr(args, k) is not None})
     task = editing.task_of(g.family, args.mode)
     print(f"{args.mode}: " + ", ".join(f"{k}={v}" for k, v in
                                        task.info(**extra, **options).items()))

@@ -80,8 +80,10 @@ def generate(family, state, *, mode: str, seed: int, num: int, dataset, options:
     rng = jax.random.PRNGKey(seed)
     if mode == "generate":
         if family.generate is None:
-            raise ValueError("this workdir's family makes no images (e.g. a text_mlm encoder); "
-                             "sample from an image model's workdir")
+            raise ValueError("this workdir's model does not generate images from nothing (a "
+                             "text_mlm encoder, or a mask-conditioned inpainting model: use "
+                             "--mode=inpaint --image=X.png --mask=left_half); sample from an "
+                             "image model's workdir")
         unknown = sorted(set(options) - set(family.sample_options))
         if unknown:
             raise ValueError(f"options {unknown} do not apply to this family; it takes "

@@ -22,7 +22,9 @@ class Family:
                                              (shard_map / pmap): batch means go through
                                              `mean_over_batch` so gradients are global
     generate(state, *, rng, num, **options) -> float32 (num, H, W, C) in [-1, 1]; None for a
-                                             family that makes no images (e.g. text_mlm)
+                                             family that makes no images (e.g. text_mlm) or
+                                             only completes given ones (mask-conditioned
+                                             inpainting: tasks["inpaint"])
     param_groups(state) -> {name: params}    printed with their sizes at start
     sample_options: the option names `generate` accepts (sample.py flags)
     modes: extra sample.py modes, {name: fn(state, *, rng, num, dataset) -> images}

@@ -1,11 +1,13 @@
 """What a diffusion model is conditioned on: nothing, a class id, a prompt or a low-resolution
-image, with its unconditional ("null") input for classifier-free guidance (Ho & Salimans 2022):
-the null class id `num_classes`, or the tokens of the empty prompt "" (BOS, EOS, then PAD).
-Image conditioning (super-resolution, SR3) has no guidance; its null input is a zero image.
+image or a masked image, with its unconditional ("null") input for classifier-free guidance
+(Ho & Salimans 2022): the null class id `num_classes`, or the tokens of the empty prompt ""
+(BOS, EOS, then PAD). Image conditioning (super-resolution, SR3; mask-conditioned inpainting)
+has no guidance; its null input is a zero image.
 
 The denoiser's third argument is `Conditioning.train_input(...)` in training and
 `sample_input(...)` at sampling: class ids (B,), prompt tokens int32 (B, L), the upsampled
-low-resolution image float32 (B, H, W, C) (`jaxgen.diffusion.sr`), or None.
+low-resolution image float32 (B, H, W, C) (`jaxgen.diffusion.sr`), the masked image and its
+mask float32 (B, H, W, C + 1) (`jaxgen.diffusion.inpaint_cond`), or None.
 """
 from __future__ import annotations
 
@@ -16,18 +18,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.data.tokens import encode_text
+from jaxgen.diffusion.inpaint_cond import train_condition
 from jaxgen.diffusion.sr import downsample, lr_condition, upsample
 
 KINDS = {"none": None, "class": "label", "text": "tokens", "image": "image"}  # -> batch entry
+IMAGE_TASKS = ("super_resolve", "inpaint")
 
 
 @dataclasses.dataclass(frozen=True)
 class Conditioning:
     """kind "none" | "class" (num_classes ids) | "text" (prompts of up to max_len tokens) |
-    "image" (the image downsampled `factor` times, upsampled back; in training plus Gaussian
-    noise of a std drawn per example from U[0, noise_aug]). default_prompts are cycled when a
-    text model is sampled without prompts, the low-resolution versions of default_images
-    (float32 (n, H, W, C) in [-1, 1]) when an image model is sampled without images."""
+    "image", of image_task "super_resolve" (the image downsampled `factor` times, upsampled
+    back; in training plus Gaussian noise of a std drawn per example from U[0, noise_aug]) or
+    "inpaint" (the masked image and the mask, C + 1 channels; in training a mask per example
+    from the mixture `mask_probs`, the hole set to fill_value). default_prompts are cycled when
+    a text model is sampled without prompts, the low-resolution versions of default_images
+    (float32 (n, H, W, C) in [-1, 1]) when a super-resolution model is sampled without
+    images; an inpainting model has no default input."""
     kind: str = "none"
     num_classes: int = 0
     max_len: int = 0
@@ -35,15 +42,23 @@ class Conditioning:
     factor: int = 0
     noise_aug: float = 0.0
     default_images: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    image_task: str = "super_resolve"
+    mask_probs: tuple[float, ...] = ()
+    fill_value: float = 0.0
+
+    @property
+    def inpaint(self) -> bool:
+        return self.kind == "image" and self.image_task == "inpaint"
 
     @property
     def null(self) -> np.ndarray:
         """One example's unconditional input: () class id num_classes, (L,) tokens of "", or
-        a zero image (H, W, C)."""
+        a zero image (H, W, C), (H, W, C + 1) for inpainting."""
         if self.kind == "text":
             return encode_text([""], self.max_len)[0]
         if self.kind == "image":
-            return np.zeros(self.default_images.shape[1:], np.float32)
+            h, w, c = self.default_images.shape[1:]
+            return np.zeros((h, w, c + self.inpaint), np.float32)
         return np.asarray(self.num_classes, np.int32)
 
     def null_input(self, n: int):
@@ -55,6 +70,8 @@ class Conditioning:
         p_uncond (its own key: keys (B,)), or None for an unconditional model."""
         if self.kind == "none":
             return None
+        if self.inpaint:
+            return train_condition(batch["image"], keys, self.mask_probs, self.fill_value)
         if self.kind == "image":
             return self._noisy_lr(batch["image"], keys)
         cond = batch[KINDS[self.kind]]
@@ -76,7 +93,10 @@ class Conditioning:
     def image_input(self, num: int, images=None) -> jax.Array:
         """The upsampled low-resolution images (num, H, W, C) of `images` (float32 (n, h, w,
         C) at the model's low resolution, any n >= 1, repeated to num), else of the
-        default_images' low-resolution versions in turn."""
+        default_images' low-resolution versions in turn. An inpainting model takes its
+        condition (n, H, W, C + 1) (`inpaint_cond.inpaint_condition`) and has no default."""
+        if self.inpaint:
+            return self._inpaint_input(num, images)
         full = self.default_images.shape[1:]
         low = (full[0] // self.factor, full[1] // self.factor, full[2])
         lr = downsample(jnp.asarray(self.default_images), self.factor) if images is None \
@@ -88,17 +108,32 @@ class Conditioning:
                              f"{low[0]}x{low[1]}")
         return upsample(lr, self.factor)[jnp.arange(num) % len(lr)]
 
+    def _inpaint_input(self, num: int, cond) -> jax.Array:
+        if cond is None:
+            raise ValueError("this model is a mask-conditioned inpainting model (config."
+                             "inpaint): it completes given images and does not sample from "
+                             "nothing; use --mode=inpaint --image=X.png --mask=left_half, or "
+                             "jaxgen.load(workdir).inpaint(images, mask)")
+        shape = self.null.shape
+        if np.ndim(cond) != 4 or tuple(np.shape(cond)[1:]) != shape or not len(cond):
+            raise ValueError(f"an inpainting condition of shape {np.shape(cond)} given; this "
+                             f"model takes (N, {shape[0]}, {shape[1]}, {shape[2]}): the masked "
+                             f"image and the mask, from inpaint_cond.inpaint_condition")
+        return jnp.asarray(cond, jnp.float32)[jnp.arange(num) % len(cond)]
+
     def sample_input(self, num: int, *, labels=None, prompts=None, images=None):
         """The condition of `num` samples: `labels` / `prompts` / low-resolution `images` (any
         count >= 1) repeated to num, else the classes in turn / default_prompts / the
         default images; None for an unconditional model."""
         if images is not None and self.kind != "image":
             raise ValueError(f"images of shape {np.shape(images)} given, but this model is "
-                             f"not image-conditioned (no config.sr); sample it without images")
+                             f"not image-conditioned (no config.sr / config.inpaint); sample it "
+                             f"without images")
         if self.kind == "image":
             if labels is not None or prompts is not None:
-                raise ValueError("labels / prompts given, but this model is conditioned on a "
-                                 "low-resolution image only; pass images=...")
+                what = "a masked image" if self.inpaint else "a low-resolution image"
+                raise ValueError(f"labels / prompts given, but this model is conditioned on "
+                                 f"{what} only; pass images=...")
             return self.image_input(num, images)
         if prompts is not None:
             return self._prompt_tokens(num, prompts)

@@ -1,7 +1,9 @@
 """Diffusion family: a denoiser (`model.arch`: U-Net or DiT) trained with the DDPM objective
 (Ho et al. 2020), epsilon- or v-prediction, conditioned on nothing, a class (`model.num_classes`)
 or a prompt (`config.text`: a byte-level text encoder, see families/text_cond.py), with
-classifier-free guidance toward the condition."""
+classifier-free guidance toward the condition; or on an image: the low-resolution one (`config.
+sr`, families/diffusion_sr.py) or the masked one (`config.inpaint`, families/diffusion_inpaint.
+py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,6 +18,7 @@ from jaxgen.diffusion import PREDICTIONS, SCHEDULES, diffusion_loss, make_schedu
 from jaxgen.diffusion.likelihood import nll_bound
 from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_edit import make_edit
+from jaxgen.families.diffusion_inpaint import build_inpaint_network, make_model_inpaint
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.diffusion_sr import (build_sr_network, make_regression_generate,
                                           make_super_resolve, regression_loss, sr_settings)
@@ -79,6 +82,8 @@ def make_network(config, dataset):
     section; `model(x, t, cond_input, *, train)` either way."""
     num_classes = dataset.num_classes if config.model.num_classes else 0
     denoiser = make_denoiser(config, num_classes=num_classes, out_channels=config.data.channels)
+    if "inpaint" in config:
+        return build_inpaint_network(config, dataset, denoiser)
     if "sr" in config:
         return build_sr_network(config, dataset, denoiser)
     if "text" not in config:
@@ -100,7 +105,7 @@ def uses_dropout(config) -> bool:
 
 def param_groups(config, params) -> dict:
     """{"unet" | "dit": denoiser parameters[, "text": encoder parameters]}."""
-    if "sr" in config:
+    if "sr" in config or "inpaint" in config:
         return {arch_of(config.model): params["denoiser"]}
     if "text" not in config:
         return {arch_of(config.model): params}
@@ -172,7 +177,8 @@ def build(config, dataset) -> Family:
         return _evaluate(params, jnp.asarray(batch["image"]), rng,
                          num_timesteps=min(int(k), schedule.num_steps - 1))
 
-    return Family(init=init, train_step=train_step, generate=generate,
+    # a mask-conditioned model completes given images only (tasks["inpaint"])
+    return Family(init=init, train_step=train_step, generate=None if cond.inpaint else generate,
                   param_groups=lambda state: param_groups(config, state["params"]),
                   sample_options=GENERATE_OPTIONS, sample_info=info, evaluate=evaluate,
                   inference_keys=("params", "ema_params"),
@@ -181,7 +187,10 @@ def build(config, dataset) -> Family:
 
 
 def tasks(model, schedule, cond, generate, info, prediction, config) -> dict:
-    """A super-resolution model's {"super_resolve"}, else {"img2img", "inpaint"}."""
+    """A super-resolution model's {"super_resolve"}, a mask-conditioned model's {"inpaint"},
+    else {"img2img", "inpaint"} (RePaint)."""
+    if cond.inpaint:
+        return {"inpaint": make_model_inpaint(generate, info, cond)}
     if cond.kind == "image":
         return {"super_resolve": make_super_resolve(generate, info, cond)}
     return make_edit(model, schedule, cond=cond, prediction=prediction, defaults=config.sample)

@@ -17,8 +17,10 @@ from conftest import kill_after_checkpoint, smoke_config, start_script
 
 STOP = 60
 # dcgan_fmnist:smoke has BN + SN + hinge + EMA; t2i_compose:smoke a text encoder trained with
-# the U-Net, prompts dropped per example, EMA (slow: the fast suite keeps the two above)
-NAMES = ["dcgan_fmnist", "vae_fmnist", pytest.param("t2i_compose", marks=pytest.mark.slow)]
+# the U-Net, prompts dropped per example, EMA; inpaint_fmnist:smoke a mask per example drawn
+# from its (step, index) key (slow: the fast suite keeps the first two)
+NAMES = ["dcgan_fmnist", "vae_fmnist", pytest.param("t2i_compose", marks=pytest.mark.slow),
+         pytest.param("inpaint_fmnist", marks=pytest.mark.slow)]
 OVERRIDES = {"train.steps": 1000, "train.checkpoint_every": 4, "train.log_every": 4}
 
 
