@@ -77,6 +77,10 @@ class Conditioning:
         """The upsampled low-resolution images (num, H, W, C) of `images` (float32 (n, h, w,
         C) at the model's low resolution, any n >= 1, repeated to num), else of the
         default_images' low-resolution versions in turn."""
+        return upsample(self.low_res(num, images), self.factor)
+
+    def low_res(self, num: int, images=None) -> jax.Array:
+        """The low-resolution images (num, h, w, C) that `image_input` upsamples."""
         full = self.default_images.shape[1:]
         low = (full[0] // self.factor, full[1] // self.factor, full[2])
         lr = downsample(jnp.asarray(self.default_images), self.factor) if images is None \
@@ -86,7 +90,7 @@ class Conditioning:
                              f"model upsamples x{self.factor} from (N, {low[0]}, {low[1]}, "
                              f"{low[2]}) to {full[0]}x{full[1]}; resize them to "
                              f"{low[0]}x{low[1]}")
-        return upsample(lr, self.factor)[jnp.arange(num) % len(lr)]
+        return lr[jnp.arange(num) % len(lr)]
 
     def sample_input(self, num: int, *, labels=None, prompts=None, images=None):
         """The condition of `num` samples: `labels` / `prompts` / low-resolution `images` (any
