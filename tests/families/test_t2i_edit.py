@@ -49,4 +49,4 @@ def test_sample_script_img2img_prompt_matches_the_api(t2i, tmp_path, capsys):
         sample.main(args + [f"--prompt={prompt}", f"--out_dir={out}"])
         got = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))])
         np.testing.assert_array_equal(got, _edit(g, images, prompt))
-    assert "img2img: strength=0.9" in capsys.readouterr().out
+    assert "img2img: sampler=ddim, steps=4" in capsys.readouterr().out
