@@ -13,6 +13,7 @@ from jaxgen.diffusion.schedules import make_schedule
 from jaxgen.diffusion.sr import (check_factor, consistent_denoiser, downsample, lr_condition,
                                  project_x0, upsample)
 from jaxgen.families.conditioning import Conditioning
+from jaxgen.families.diffusion_sampling import consistency_input
 
 
 def test_downsample_known_values():
@@ -79,6 +80,10 @@ def test_image_conditioning_bad_inputs(cond):
         cond.sample_input(2, labels=[1])
     with pytest.raises(ValueError, match="not image-conditioned"):
         Conditioning("none").sample_input(2, images=np.zeros((2, 7, 7, 1)))
+    with pytest.raises(ValueError, match="lr_consistency=True given, but this model has no"):
+        consistency_input(Conditioning("class", num_classes=10), 2, None)
+    np.testing.assert_array_equal(consistency_input(cond, 4, None),
+                                  downsample(jnp.asarray(cond.default_images), 4)[np.array([0, 1, 2, 0])])
 
 
 def _box_matrix(size: int, factor: int) -> np.ndarray:
