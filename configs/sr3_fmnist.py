@@ -13,6 +13,8 @@ Variants (`--config=configs/sr3_fmnist.py:VARIANT`):
   smoke       seconds; used by the tests
   Suffixes: `_x2` (demo_x2, smoke_x2): the variant's network at factor 2 (14 -> 28):
               python train.py --config=configs/sr3_fmnist.py:demo_x2 --workdir=runs/sr3_demo_x2
+              stopped at step 1,051: FD 30.0 vs bicubic 129.3, consistency 36.4 dB; with
+              lr_consistency=True FD 26.1, 68.3 dB (regression twin, 600 steps: FD 26.2, 42.5 dB)
   `_regression` (x4_regression, demo_regression, demo_x2_regression, ...): the same network trained
   with a plain L2 loss to predict the 28x28 image (`sr.objective="regression"`); `_dit`: the
   DiT denoiser of configs/dit_fmnist.py (same variant size) instead of the U-Net.
