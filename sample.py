@@ -33,7 +33,7 @@ from jaxgen.diffusion import SAMPLERS, SPACINGS, sampler_options
 # every option some sampler of the registry takes, with its default there (a flag each)
 SAMPLER_FLAGS = {k: v for s in SAMPLERS for k, v in sampler_options(s).items()}
 OPTIONS = ("sampler", "steps", "spacing", "guidance", "guidance_interval", "labels",
-           *sorted(SAMPLER_FLAGS))
+           "lr_consistency", *sorted(SAMPLER_FLAGS))
 
 
 def _ints(text: str) -> list[int]:
@@ -85,6 +85,9 @@ def parse(argv):
                       "[0, 1] to start from (0 returns the input, 1 ignores it)")
     edit.add_argument("--mask", default="box", help="inpaint: a PNG (white = fill, black = "
                       "keep) or box, left_half, random_strokes (drawn from --seed)")
+    edit.add_argument("--lr_consistency", action="store_true", default=None,
+                      help="super_resolve: project each x0 prediction onto the images whose "
+                      "box average is the input (downsampled results match it)")
     edit.add_argument("--jump_length", type=int, help="inpaint: RePaint jump j (default 10; "
                       "not for a mask-conditioned workdir)")
     edit.add_argument("--resample", type=int, help="inpaint: RePaint resamplings U (default "

@@ -29,7 +29,7 @@ inpaint` skips img2img, `--methods` picks the --workdir rows to run:
 Super-resolution (`--tasks=sr`, benchmarks/super_resolution_rows.py): the inputs box-averaged
 by the SR workdir's factor, upscaled by bicubic, the regression twin and SR3; PSNR / SSIM / FD
 as above plus consistency (PSNR of the result box-averaged down vs the input); grid rows LR
-(nearest) / bicubic / regression / SR3 / ground truth.
+(nearest) / bicubic / regression / SR3 (/ SR3 + lr consistency) / ground truth.
 
   python benchmarks/image_to_image.py --tasks=sr --sr_workdir=runs/sr3_demo \
       --sr_regression=runs/sr3_demo_regression --out=docs/bench_super_resolution.json
@@ -143,6 +143,8 @@ def parse(argv):
     p.add_argument("--sr_regression", help="its regression twin's workdir (optional)")
     p.add_argument("--sr_sampler", help="SR3 sampler (default: the SR workdir's config)")
     p.add_argument("--sr_steps", type=int, help="SR3 sampling steps")
+    p.add_argument("--sr_lr_consistency", action="store_true", help="add a row of SR3 with "
+                   "the data-consistency projection onto the input (lr_consistency=True)")
     p.add_argument("--num", type=int, default=200)
     p.add_argument("--fd_ref", type=int, default=2000)
     p.add_argument("--sampler", default="ddpm")
@@ -178,7 +180,8 @@ def main(argv) -> dict:
         rows += sr_rows(args, truth, ref, scores, timed, _note)
     result = dict(workdir=args.workdir, sr_workdir=args.sr_workdir,
                   sr_regression=args.sr_regression, sr_sampler=args.sr_sampler,
-                  sr_steps=args.sr_steps, step=g.step, num=args.num,
+                  sr_steps=args.sr_steps, sr_lr_consistency=args.sr_lr_consistency,
+                  step=g.step, num=args.num,
                   fd_ref=len(ref_images),
                   sampler=args.sampler, steps=args.steps, jump_length=args.jump_length,
                   resample=args.resample, seed=args.seed, fd_label=FD_LABEL,

@@ -1,5 +1,6 @@
 """Super-resolution rows of benchmarks/image_to_image.py (`--tasks=sr`): held-out test images,
-box-averaged by the model's factor, upscaled by bicubic, by the regression twin and by SR3;
+box-averaged by the model's factor, upscaled by bicubic, by the regression twin and by SR3
+(with `--sr_lr_consistency` also SR3 with the data-consistency projection, same seed);
 PSNR / SSIM to the ground truth, FD against held-out test images, and consistency, the PSNR of
 the result box-averaged back down against the low-resolution input (float, per image, mean;
 Saharia et al. 2021 report it as "consistency" MSE, sec. 4.1)."""
@@ -37,11 +38,15 @@ def sr_rows(args, truth, ref, scores, timed, note) -> list[dict]:
         note("super-resolution: regression")
         out, s = timed(lambda: reg.super_resolve(lr, seed=args.seed))
         results.append(("regression", out, s, 1))
-    note("super-resolution: SR3")
     options = dict(sampler=args.sr_sampler, steps=args.sr_steps)
-    out, s = timed(lambda: g.super_resolve(lr, seed=args.seed, **options))
     nfe = g.family.tasks["super_resolve"].info(**options)["nfe"]
-    results.append(("sr3", out, s, nfe))
+    methods = [("sr3", False)] + ([("sr3 + lr consistency", True)]
+                                  if args.sr_lr_consistency else [])
+    for method, held in methods:
+        note(f"super-resolution: {method}")
+        out, s = timed(lambda: g.super_resolve(lr, seed=args.seed, lr_consistency=held,
+                                               **options))
+        results.append((method, out, s, nfe))
     save_grid(Path(args.grid_dir) / f"super_resolution_x{factor}.png",
               np.concatenate([to_uint8(upsample(jnp.asarray(from_uint8(lr[:8])), factor,
                                                 "nearest"))]

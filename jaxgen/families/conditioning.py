@@ -97,6 +97,10 @@ class Conditioning:
         condition (n, H, W, C + 1) (`inpaint_cond.inpaint_condition`) and has no default."""
         if self.inpaint:
             return self._inpaint_input(num, images)
+        return upsample(self.low_res(num, images), self.factor)
+
+    def low_res(self, num: int, images=None) -> jax.Array:
+        """The low-resolution images (num, h, w, C) that `image_input` upsamples."""
         full = self.default_images.shape[1:]
         low = (full[0] // self.factor, full[1] // self.factor, full[2])
         lr = downsample(jnp.asarray(self.default_images), self.factor) if images is None \
@@ -106,7 +110,7 @@ class Conditioning:
                              f"model upsamples x{self.factor} from (N, {low[0]}, {low[1]}, "
                              f"{low[2]}) to {full[0]}x{full[1]}; resize them to "
                              f"{low[0]}x{low[1]}")
-        return upsample(lr, self.factor)[jnp.arange(num) % len(lr)]
+        return lr[jnp.arange(num) % len(lr)]
 
     def _inpaint_input(self, num: int, cond) -> jax.Array:
         if cond is None:

@@ -82,9 +82,10 @@ def make_edit(model, schedule, *, cond: Conditioning, prediction: str, defaults)
 
 
 def _sampling(defaults, kwargs) -> dict:
+    """The resolved sampler settings of a call's keywords (conditioning keywords set aside)."""
     return resolve(defaults, **{k: v for k, v in kwargs.items()
-                                if k not in ("labels", "guidance", "guidance_interval",
-                                             "use_ema", "clip_x0")})
+                                if k not in ("labels", "prompts", "guidance",
+                                             "guidance_interval", "use_ema", "clip_x0")})
 
 
 def img2img_info(schedule, defaults, *, strength, **kwargs) -> dict:

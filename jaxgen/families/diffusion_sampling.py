@@ -9,12 +9,13 @@ import jax.numpy as jnp
 
 from jaxgen.diffusion import SAMPLERS, nfe, sample, sampler_options
 from jaxgen.diffusion.guidance import guided
+from jaxgen.diffusion.sr import consistent_denoiser
 from jaxgen.families.conditioning import Conditioning
 
 # every option some sampler of the registry takes (eta, s_churn, ...), for sample.py flags
 SAMPLER_OPTIONS = tuple(sorted({k for s in SAMPLERS for k in sampler_options(s)}))
 GENERATE_OPTIONS = ("sampler", "steps", "spacing", "guidance", "guidance_interval", "labels",
-                    "prompts", "use_ema", "clip_x0", "x_T", *SAMPLER_OPTIONS)
+                    "prompts", "use_ema", "clip_x0", "x_T", "lr_consistency", *SAMPLER_OPTIONS)
 
 
 def resolve(defaults, *, sampler=None, steps=None, spacing=None, **options) -> dict:
@@ -66,33 +67,48 @@ def denoiser(model, params, inputs, weight, *, cond: Conditioning, interval, sch
                                                schedule=schedule)
 
 
+def consistency_input(cond: Conditioning, num: int, images) -> jax.Array:
+    """The low-resolution images (num, h, w, C) that `lr_consistency=True` projects onto; an
+    error for a model that is not super-resolution."""
+    if cond.kind != "image":
+        raise ValueError("lr_consistency=True given, but this model has no low-resolution "
+                         "input (no config.sr); use it with a super-resolution workdir")
+    return cond.low_res(num, images)
+
+
 def make_generate(model, schedule, shape, *, cond: Conditioning, prediction: str, defaults):
     """(generate(params, ..., **options), info(**options)) for a denoiser `model` whose third
     argument is `cond`'s input (class ids, prompt tokens, or None)."""
     @functools.partial(jax.jit, static_argnames=("num", "sampler", "steps", "spacing",
                                                  "options", "interval", "clip_x0"))
-    def _generate(params, rng, inputs, weight, x_T, *, num, sampler, steps, spacing, options,
-                  interval, clip_x0):
+    def _generate(params, rng, inputs, weight, x_T, lr, *, num, sampler, steps, spacing,
+                  options, interval, clip_x0):
         fn = denoiser(model, params, inputs, weight, cond=cond, interval=interval,
                       schedule=schedule)
+        if lr is not None:   # data consistency with the low-resolution input (jaxgen.diffusion.sr)
+            fn = consistent_denoiser(fn, schedule, lr, cond.factor, prediction=prediction,
+                                     clip=clip_x0)
         options = dict(options)
         return sample(fn, schedule, (num, *shape), rng=rng, sampler=sampler, steps=steps,
                       spacing=spacing, x_T=x_T, prediction=prediction, clip_x0=clip_x0,
                       eta=options.pop("eta", 0.0), **options)
 
     def generate(params, *, rng, num, guidance=None, guidance_interval=None, labels=None,
-                 prompts=None, clip_x0=True, x_T=None, images=None, **options):
+                 prompts=None, clip_x0=True, x_T=None, images=None, lr_consistency=False,
+                 **options):
         """float32 (num, H, W, C) in [-1, 1]. Class-conditional models cycle through the
         classes (or `labels`, repeated to num), text models through `prompts` (repeated to
         num; "" is the unconditional sample), with guidance weight w (`guidance`, default
         config.sample.guidance; eps~ = eps_c + w (eps_c - eps_null)); `guidance_interval`
         (lo, hi) in sigma_vp limits it to those noise levels. A super-resolution model
         upsamples `images` (float32 (n, H/f, W/f, C), repeated to num; default: the low-
-        resolution versions of a few training images)."""
+        resolution versions of a few training images); `lr_consistency` projects every x0
+        prediction onto the images whose box average is the input (`sr.project_x0`)."""
         inputs, weight, interval = conditioning(
             num, cond=cond, labels=labels, prompts=prompts, guidance=guidance,
             guidance_interval=guidance_interval, defaults=defaults, images=images)
-        return _generate(params, rng, inputs, weight, x_T, num=num, interval=interval,
+        lr = consistency_input(cond, num, images) if lr_consistency else None
+        return _generate(params, rng, inputs, weight, x_T, lr, num=num, interval=interval,
                          clip_x0=bool(clip_x0), **resolve(defaults, **options))
 
     def info(**options) -> dict:

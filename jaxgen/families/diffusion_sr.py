@@ -103,7 +103,8 @@ def make_super_resolve(generate, info, cond: Conditioning) -> Task:
         return generate(sampling_params(state, use_ema), rng=rng, num=len(images),
                         images=images, **options)
 
-    def task_info(**options) -> dict:
-        return dict(info(**options), factor=cond.factor)
+    def task_info(*, lr_consistency=False, **options) -> dict:
+        extra = dict(lr_consistency=True) if lr_consistency else {}
+        return dict(info(**options), factor=cond.factor, **extra)
 
     return Task(run, task_info)

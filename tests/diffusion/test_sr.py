@@ -1,13 +1,19 @@
 """Super-resolution inputs: box downsampling (known values, PIL's BOX filter as reference,
-anti-aliasing), bicubic upsampling, the image Conditioning and the factor check."""
+anti-aliasing), bicubic upsampling, the image Conditioning and the factor check; the data-
+consistency projection (a float64 least-norm reference) and the denoiser that applies it."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgen.diffusion.sr import check_factor, downsample, lr_condition, upsample
+from jaxgen.diffusion.samplers.base import denoise_at
+from jaxgen.diffusion.samplers.grid import at_sigma, sigma_at
+from jaxgen.diffusion.schedules import make_schedule
+from jaxgen.diffusion.sr import (check_factor, consistent_denoiser, downsample, lr_condition,
+                                 project_x0, upsample)
 from jaxgen.families.conditioning import Conditioning
+from jaxgen.families.diffusion_sampling import consistency_input
 
 
 def test_downsample_known_values():
@@ -74,3 +80,63 @@ def test_image_conditioning_bad_inputs(cond):
         cond.sample_input(2, labels=[1])
     with pytest.raises(ValueError, match="not image-conditioned"):
         Conditioning("none").sample_input(2, images=np.zeros((2, 7, 7, 1)))
+    with pytest.raises(ValueError, match="lr_consistency=True given, but this model has no"):
+        consistency_input(Conditioning("class", num_classes=10), 2, None)
+    np.testing.assert_array_equal(consistency_input(cond, 4, None),
+                                  downsample(jnp.asarray(cond.default_images), 4)[np.array([0, 1, 2, 0])])
+
+
+def _box_matrix(size: int, factor: int) -> np.ndarray:
+    """float64 A (s^2, S^2): the block mean of a flattened S x S image, s = S / factor."""
+    s = size // factor
+    rows = np.arange(size)[:, None] // factor * s + np.arange(size)[None, :] // factor
+    return np.eye(s * s)[rows.ravel()].T / factor**2
+
+
+def test_projection_is_the_orthogonal_projection_onto_consistent_images():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 8, 8, 1)).astype(np.float32)
+    lr = rng.uniform(-1, 1, (2, 2, 2, 1)).astype(np.float32)
+    got = np.asarray(project_x0(jnp.asarray(x), jnp.asarray(lr), 4, clip=False))
+    a = _box_matrix(8, 4)                                  # x - A^T (A A^T)^-1 (A x - lr)
+    for i in range(2):
+        xi, li = x[i, ..., 0].astype(np.float64).ravel(), lr[i, ..., 0].astype(np.float64).ravel()
+        want = xi - a.T @ np.linalg.solve(a @ a.T, a @ xi - li)
+        np.testing.assert_allclose(got[i, ..., 0].ravel(), want, atol=1e-5)
+    np.testing.assert_allclose(downsample(jnp.asarray(got), 4), lr, atol=1e-6)
+
+
+def test_projection_with_clip_stays_consistent_on_a_black_background():
+    rng = np.random.default_rng(3)
+    hr = np.clip(rng.normal(-0.8, 0.5, (4, 28, 28, 1)), -1, 1).astype(np.float32)
+    hr[:, :8] = -1.0                                       # black rows: lr at the range's edge
+    lr = downsample(jnp.asarray(hr), 4)
+    x0 = jnp.asarray(hr + rng.normal(0, 0.3, hr.shape).astype(np.float32))
+    out = project_x0(x0, lr, 4)
+    assert float(jnp.min(out)) >= -1 and float(jnp.max(out)) <= 1
+    np.testing.assert_allclose(downsample(out, 4), lr, atol=1e-5)
+    plain = project_x0(x0, lr, 4, clip=False)
+    clipped = downsample(jnp.clip(plain, -1, 1), 4)       # clipping after it breaks consistency
+    assert float(jnp.max(jnp.abs(clipped - lr))) > 1e-2
+    small = 0.5 * jnp.tanh(x0)                             # nothing clips: the plain projection
+    np.testing.assert_allclose(project_x0(small, 0.5 * lr, 4),
+                               project_x0(small, 0.5 * lr, 4, clip=False), atol=1e-5)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_consistent_denoiser_gives_consistent_x0_at_any_t(prediction):
+    schedule = make_schedule("cosine", 100)
+    rng = np.random.default_rng(4)
+    x_t = jnp.asarray(rng.normal(size=(3, 8, 8, 1)), jnp.float32)
+    lr = jnp.asarray(rng.uniform(-0.5, 0.5, (3, 4, 4, 1)), jnp.float32)
+    raw = lambda x, t: 0.5 * x + 0.1 * t.reshape(-1, 1, 1, 1)  # noqa: E731  any network
+    fn = consistent_denoiser(raw, schedule, lr, 2, prediction=prediction, clip=False)
+    for t in (jnp.array([0, 40, 90]), jnp.array([0.5, 17.25, 80.0])):  # x0 from eps is ill-
+        # conditioned at t = T-1 (alpha ~ 0)
+        vp = at_sigma(sigma_at(schedule, t).reshape(-1, 1, 1, 1))
+        x0, _ = denoise_at(fn, x_t, t, vp.alpha, vp.sigma, prediction=prediction,
+                           clip_x0=False)
+        np.testing.assert_allclose(downsample(x0, 2), lr, atol=2e-4)
+        raw_x0, _ = denoise_at(raw, x_t, t, vp.alpha, vp.sigma, prediction=prediction,
+                               clip_x0=False)
+        assert float(jnp.max(jnp.abs(downsample(raw_x0, 2) - lr))) > 0.1

@@ -1,5 +1,5 @@
 """Exact resume for the GAN (two optimiser states, BN statistics, spectral-norm vectors, EMA of
-G), the VAE and the text-to-image diffusion model: a clean stop and a SIGKILL mid-run both
+G), the VAE, the text-to-image diffusion model and SR3 super-resolution: a clean stop and a SIGKILL mid-run both
 continue to identical metrics and state.
 
 The uninterrupted reference and the resumed halves run in-process (cheap); only the run that
@@ -18,18 +18,25 @@ from conftest import kill_after_checkpoint, smoke_config, start_script
 STOP = 60
 # dcgan_fmnist:smoke has BN + SN + hinge + EMA; t2i_compose:smoke a text encoder trained with
 # the U-Net, prompts dropped per example, EMA; inpaint_fmnist:smoke a mask per example drawn
-# from its (step, index) key (slow: the fast suite keeps the first two)
+# from its (step, index) key; sr3_fmnist:smoke low-resolution conditions made from each batch
+# with noise augmentation drawn per example (slow: the fast suite keeps the first two)
 NAMES = ["dcgan_fmnist", "vae_fmnist", pytest.param("t2i_compose", marks=pytest.mark.slow),
-         pytest.param("inpaint_fmnist", marks=pytest.mark.slow)]
+         pytest.param("inpaint_fmnist", marks=pytest.mark.slow),
+         pytest.param("sr3_fmnist", marks=pytest.mark.slow)]
 OVERRIDES = {"train.steps": 1000, "train.checkpoint_every": 4, "train.log_every": 4}
+EXTRA = {"sr3_fmnist": {"sr.noise_aug": 0.2}}   # the condition's noise draws must resume too
+
+
+def _overrides(name):
+    return {**OVERRIDES, **EXTRA.get(name, {})}
 
 
 def _config(name):
-    return smoke_config(name, **OVERRIDES)
+    return smoke_config(name, **_overrides(name))
 
 
 def _start(name, workdir):
-    flags = [f"--config.{k}={v}" for k, v in OVERRIDES.items()]
+    flags = [f"--config.{k}={v}" for k, v in _overrides(name).items()]
     return start_script("train.py", f"--workdir={workdir}", f"--config=configs/{name}.py:smoke",
                         *flags)
 
