@@ -7,6 +7,7 @@ Prints one JSON line per variant. --sampler / --steps apply to diffusion workdir
   python benchmarks/compression.py --workdir runs/vae_demo --num 200   # or a DCGAN workdir
   JAXGEN_CPU_FLAGS=0 python benchmarks/compression.py ...   # XLA:CPU's YNNPACK kernels on
   ... --variants fp32,int8,int8_static --calibrate 100   # int8 with calibrated static scales
+  ... --grid docs/images/compression.png   # the same seeds' first 8 images, a row per variant
 """
 import argparse
 import json
@@ -14,6 +15,8 @@ import os
 import statistics
 import sys
 import time
+
+import numpy as np
 
 from jaxgen.utils import xla_flags
 
@@ -43,12 +46,13 @@ def seconds_per_image(g, num: int, repeats: int, options: dict) -> float:
     return statistics.median(times) / num
 
 
-def measure(g, name: str, args, options: dict, real) -> dict:
+def measure(g, name: str, args, options: dict, real, rows: list) -> dict:
     from jaxgen.metrics.compare import compare_images
     from jaxgen.quant.family import param_keys
     from jaxgen.quant.params import nbytes
     key = param_keys(g.family, g.state)[-1]                           # the EMA when kept
     fake = g.sample(args.num, seed=args.seed, **options)
+    rows.append(fake[:8])
     scores = compare_images(real, fake)
     return dict(variant=name, param_bytes=nbytes(g.state[key]), fd=round(scores["fd"], 3),
                 s_per_image=round(seconds_per_image(g, args.time_num, args.repeats, options), 4),
@@ -67,6 +71,8 @@ def main(argv):
     p.add_argument("--steps", type=int, default=10, help="diffusion workdirs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--grid", help="PNG: the first 8 scored samples of each variant (same "
+                   "seeds), a row per variant in --variants order")
     p.add_argument("--calibrate", type=int, default=100,
                    help="float samples that calibrate int8_static's activation scales")
     args = p.parse_args(argv)
@@ -76,11 +82,15 @@ def main(argv):
     real = subset(base.dataset, args.num)[0]
     options = {k: v for k, v in dict(sampler=args.sampler, steps=args.steps).items()
                if k in base.family.sample_options}                   # diffusion only
+    rows = []
     for name in args.variants.split(","):
         precision, dequantize = VARIANTS[name]
         g = (static_int8(base, args, options) if name == "int8_static" else
              quant.with_precision(base, precision, dequantize=dequantize))
-        print(json.dumps(measure(g, name, args, options, real)), flush=True)
+        print(json.dumps(measure(g, name, args, options, real, rows)), flush=True)
+    if args.grid:
+        from jaxgen.utils.images import save_grid
+        print(f"wrote {save_grid(args.grid, np.concatenate(rows), ncols=len(rows[0]), scale=2)}")
 
 
 if __name__ == "__main__":

@@ -8,17 +8,11 @@ Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   demo_v  the same (the name the distillation and editing docs use)
   smoke   seconds; used by the tests
 """
-from jaxgen.config import base_config
+from jaxgen.config import fmnist_diffusion
 
 
 def get_config(arg=None):
-    c = base_config()
-    c.family = "diffusion"
-    c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
-                   attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
-                   dtype="float32")
-    c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
-                       prediction="eps", p_uncond=0.1)
+    c = fmnist_diffusion(prediction="eps", p_uncond=0.1)
     c.sample = dict(sampler="ddim", steps=50, eta=0.0)
     c.optim.lr = 2e-4
     c.optim.warmup_steps = 500

@@ -15,7 +15,7 @@ Variants (`--config=configs/inpaint_fmnist.py:VARIANT`):
 Sample: python sample.py --workdir=runs/inpaint_demo --mode=inpaint --image=x.png \
             --mask=left_half --out=filled.png
 """
-from jaxgen.config import base_config
+from jaxgen.config import fmnist_diffusion
 
 VARIANTS = ("demo", "smoke")
 
@@ -24,13 +24,7 @@ def get_config(arg=None):
     if arg is not None and arg not in VARIANTS:
         raise ValueError(f"unknown variant {arg!r} of inpaint_fmnist; choose one of "
                          f"{VARIANTS} or none")
-    c = base_config()
-    c.family = "diffusion"
-    c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
-                   attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
-                   dtype="float32")
-    c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
-                       prediction="v", p_uncond=0.0)
+    c = fmnist_diffusion(prediction="v", p_uncond=0.0)
     c.inpaint = dict(mask_probs=(0.4, 0.3, 0.3), fill_value=0.0)
     c.sample = dict(sampler="dpmpp_2m", steps=20, spacing="karras", eta=0.0)
     c.optim.update(lr=2e-4, warmup_steps=500, ema_decay=0.9995)

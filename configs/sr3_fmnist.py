@@ -21,7 +21,7 @@ Variants (`--config=configs/sr3_fmnist.py:VARIANT`):
 """
 from pathlib import Path
 
-from jaxgen.config import base_config, load_config
+from jaxgen.config import fmnist_diffusion, load_config
 
 VARIANTS = ("x4", "x2", "demo", "smoke")
 SUFFIXES = ("regression", "dit", "x2")
@@ -41,13 +41,7 @@ def get_config(arg=None):
         raise ValueError(f"unknown variant {arg!r} of sr3_fmnist; choose one of {VARIANTS}, "
                          f"optionally with suffixes {SUFFIXES} (e.g. demo_regression)")
     objective = "regression" if "regression" in suffixes else ""
-    c = base_config()
-    c.family = "diffusion"
-    c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
-                   attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
-                   dtype="float32")
-    c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
-                       prediction="v", p_uncond=0.0)
+    c = fmnist_diffusion(prediction="v", p_uncond=0.0)
     c.sr = dict(factor=2 if "x2" in (variant, *suffixes) else 4, noise_aug=0.0,
                 objective=objective or "diffusion")
     c.sample = dict(sampler="dpmpp_2m", steps=20, spacing="karras", eta=0.0)

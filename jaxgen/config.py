@@ -45,6 +45,20 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def fmnist_diffusion(prediction: str, p_uncond: float) -> ml_collections.ConfigDict:
+    """base_config() with the Fashion-MNIST diffusion U-Net (6.5M parameters; attention at
+    7x7) and the cosine 1,000-step schedule that configs/ddpm_fmnist.py, sr3_fmnist.py and
+    inpaint_fmnist.py share; each config then sets its own sampling, training and task keys."""
+    c = base_config()
+    c.family = "diffusion"
+    c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
+                   attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
+                   dtype="float32")
+    c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
+                       prediction=prediction, p_uncond=p_uncond)
+    return c
+
+
 def load_config(spec: str) -> ml_collections.ConfigDict:
     """Loads `path/to/config.py[:arg]` by calling its `get_config(arg)`; returns it locked."""
     path, _, arg = spec.partition(":")
