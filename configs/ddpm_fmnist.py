@@ -8,7 +8,7 @@ Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   demo_v  the same (the name the distillation and editing docs use)
   smoke   seconds; used by the tests
 """
-from jaxgen.config import fmnist_diffusion
+from jaxgen.config import fmnist_diffusion, fmnist_smoke
 
 
 def get_config(arg=None):
@@ -28,14 +28,7 @@ def get_config(arg=None):
         c.train.update(steps=1500, batch_size=64, log_every=100, checkpoint_every=500,
                        sample_every=0)
     elif arg == "smoke":
-        c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
-                       num_groups=4)
-        c.diffusion.num_steps = 100
-        c.sample.steps = 5
-        c.optim.update(lr=1e-3, warmup_steps=2)
-        c.optim.ema_decay = 0.9
-        c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4,
-                       sample_every=0, num_samples=4)
+        fmnist_smoke(c)
     elif arg is not None:
         raise ValueError(f"unknown variant {arg!r} of ddpm_fmnist; choose demo, demo_v, smoke "
                          f"or none")

@@ -15,7 +15,7 @@ Variants (`--config=configs/inpaint_fmnist.py:VARIANT`):
 Sample: python sample.py --workdir=runs/inpaint_demo --mode=inpaint --image=x.png \
             --mask=left_half --out=filled.png
 """
-from jaxgen.config import fmnist_diffusion
+from jaxgen.config import fmnist_diffusion, fmnist_smoke
 
 VARIANTS = ("demo", "smoke")
 
@@ -35,10 +35,5 @@ def get_config(arg=None):
         c.optim.update(lr=1e-3, warmup_steps=100, ema_decay=0.995)
         c.train.update(steps=1000, batch_size=64, log_every=50, checkpoint_every=250)
     elif arg == "smoke":
-        c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
-                       num_groups=4)
-        c.diffusion.num_steps = 100
-        c.sample.steps = 5
-        c.optim.update(lr=1e-3, warmup_steps=2, ema_decay=0.9)
-        c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4, num_samples=4)
+        fmnist_smoke(c)
     return c

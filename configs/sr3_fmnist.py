@@ -21,7 +21,7 @@ Variants (`--config=configs/sr3_fmnist.py:VARIANT`):
 """
 from pathlib import Path
 
-from jaxgen.config import fmnist_diffusion, load_config
+from jaxgen.config import fmnist_diffusion, fmnist_smoke, load_config
 
 VARIANTS = ("x4", "x2", "demo", "smoke")
 SUFFIXES = ("regression", "dit", "x2")
@@ -54,13 +54,7 @@ def get_config(arg=None):
         c.train.update(steps=1500, batch_size=32, log_every=50, checkpoint_every=250,
                        sample_every=0)
     elif variant == "smoke":
-        c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,),
-                       num_groups=4)
-        c.diffusion.num_steps = 100
-        c.sample.steps = 5
-        c.optim.update(lr=1e-3, warmup_steps=2, ema_decay=0.9)
-        c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4,
-                       sample_every=0, num_samples=4)
+        fmnist_smoke(c)
     if "dit" in suffixes:
         c.model = dit_model(variant)
     return c

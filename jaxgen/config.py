@@ -59,6 +59,18 @@ def fmnist_diffusion(prediction: str, p_uncond: float) -> ml_collections.ConfigD
     return c
 
 
+def fmnist_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`c` (from fmnist_diffusion) cut to a seconds-long smoke run, as the tests use it: an
+    8-channel two-level U-Net, 100 diffusion steps, 8 training steps of batch 8."""
+    c.model.update(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,), num_groups=4)
+    c.diffusion.num_steps = 100
+    c.sample.steps = 5
+    c.optim.update(lr=1e-3, warmup_steps=2, ema_decay=0.9)
+    c.train.update(steps=8, batch_size=8, log_every=2, checkpoint_every=4, sample_every=0,
+                   num_samples=4)
+    return c
+
+
 def load_config(spec: str) -> ml_collections.ConfigDict:
     """Loads `path/to/config.py[:arg]` by calling its `get_config(arg)`; returns it locked."""
     path, _, arg = spec.partition(":")

@@ -1,4 +1,5 @@
 """Shared fixtures: the repo root, a smoke config, and a subprocess runner."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,6 +20,20 @@ compile_cache.enable()  # tests compile the same smoke programs many times
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def load_script(path: str):
+    """The module of a repository script (`sample.py`, `benchmarks/x.py`), imported in-process."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem + "_script", ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sample_main():
+    """sample.py's main(argv)."""
+    return load_script("sample.py").main
 
 
 def smoke_config(name: str = "ddpm_fmnist", **overrides):

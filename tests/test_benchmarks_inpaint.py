@@ -1,19 +1,14 @@
 """The boundary error (seam) of benchmarks/inpaint_rows.py against pairs counted by hand."""
-import importlib.util
 import sys
 
 import numpy as np
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 
 def _seam():
     sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("inpaint_rows",
-                                                  ROOT / "benchmarks" / "inpaint_rows.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.seam
+    return load_script("benchmarks/inpaint_rows.py").seam
 
 
 def test_seam_counts_filled_kept_neighbour_pairs():

@@ -1,16 +1,11 @@
 """The prompt rewrite of benchmarks/t2i_edit.py: every colour word moves to the next palette
 colour, nothing else changes, and the checker's parser reads the new colours."""
-import importlib.util
-
-from conftest import ROOT
+from conftest import load_script
 from jaxgen.data.prompts import COLOURS, parse_prompt
 
 
 def _recolour():
-    spec = importlib.util.spec_from_file_location("t2i_edit", ROOT / "benchmarks" / "t2i_edit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.recolour
+    return load_script("benchmarks/t2i_edit.py").recolour
 
 
 def test_recolour_moves_each_colour_word_to_the_next():

@@ -1,5 +1,4 @@
 """img2img and inpainting through the Python API and sample.py on a trained smoke workdir."""
-import importlib.util
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ from PIL import Image
 
 import jaxgen
 from jaxgen.editing import mask_for, task_tiles
-from conftest import ROOT
+
 
 FAST = dict(sampler="ddim", steps=3)                   # one compiled program per task
 REPAINT = dict(jump_length=1, resample=2, **FAST)
@@ -21,14 +20,6 @@ def g(diffusion_workdir):
 @pytest.fixture(scope="module")
 def images(g):
     return np.asarray(g.dataset.images[:3])
-
-
-@pytest.fixture(scope="module")
-def sample_main():
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 def test_img2img_strength_endpoints(g, images):

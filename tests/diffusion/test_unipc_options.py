@@ -1,22 +1,15 @@
 """UniPC's non-float options (order, solver_type, lower_order_final) keep their types from
 sample.py's flags through the family's option resolution to the sampler."""
-import importlib.util
-import pathlib
-
 import ml_collections
 import pytest
 
+from conftest import load_script
 from jaxgen.families.diffusion_sampling import resolve
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def sample_script():
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sample.py")
 
 
 def test_resolve_keeps_option_types():

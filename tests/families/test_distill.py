@@ -1,7 +1,6 @@
 """Progressive distillation: the target formula, a smoke run (8 -> 2 steps, 3 rounds of 3
 steps), the round's teacher in the state, exact resume across rounds, sampling on the trained
 grid, and the errors for a bad teacher or config."""
-import importlib.util
 import json
 
 import jax
@@ -19,7 +18,7 @@ from jaxgen.diffusion.samplers import at_t, make_grid
 from jaxgen.families.distill_teacher import load_teacher
 from jaxgen.train import run
 from jaxgen.train.logging import read_metrics
-from conftest import ROOT, smoke_config
+from conftest import load_script, smoke_config
 
 PER_ROUND, STEPS = 3, 9   # distill_fmnist.py:smoke: 8 -> 4 -> 2 student steps
 
@@ -162,9 +161,7 @@ def test_load_and_sample_on_the_trained_grid(student, tmp_path, capsys, monkeypa
     assert images.shape == (4, 28, 28, 1) and images.dtype == np.uint8
     assert g.info() == dict(sampler="ddim", steps=2, spacing="trailing_exact", nfe=2)
     monkeypatch.setenv("XLA_FLAGS", "")   # sample.main sets it; restored after the test
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("sample.py")
     script.main([f"--workdir={student[0]}", "--steps=2", "--num=4",
                  f"--out={tmp_path / 'g.png'}"])
     out = capsys.readouterr().out

@@ -1,14 +1,13 @@
 """The mask-conditioned inpainting model end to end (slow): smoke training of
 configs/inpaint_fmnist.py, `jaxgen.load(...).inpaint` with samplers of the registry and
 sample.py --mode inpaint on the trained workdir: known pixels kept exactly, bad input named."""
-import importlib.util
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import jaxgen
-from conftest import ROOT, smoke_config
+from conftest import smoke_config
 from jaxgen.train import run
 
 pytestmark = pytest.mark.slow
@@ -19,14 +18,6 @@ def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("inpaint")
     run(smoke_config("inpaint_fmnist", **{"train.steps": 4}), path)
     return path
-
-
-@pytest.fixture(scope="module")
-def sample_main():
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp_2m"])

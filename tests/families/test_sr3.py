@@ -1,7 +1,6 @@
 """SR3 and its regression twin end to end (slow): smoke training of configs/sr3_fmnist.py (U-Net
 diffusion, regression, DiT), `jaxgen.load(...).super_resolve` and sample.py --mode super_resolve
 on the trained workdir, with and without the data-consistency projection (`lr_consistency`)."""
-import importlib.util
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from PIL import Image
 import jax.numpy as jnp
 
 import jaxgen
-from conftest import ROOT, smoke_config
+from conftest import load_script, smoke_config
 from jaxgen import super_resolution as sr
 from jaxgen.data import from_uint8
 from jaxgen.diffusion.sr import downsample
@@ -67,9 +66,7 @@ def test_super_resolve_api(workdir):
 
 
 def test_sample_script_super_resolve(workdir, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("sample.py")
     truth = np.asarray(jaxgen.load(workdir).dataset.images[:3])
     np.savez(tmp_path / "hr.npz", images=truth)
     module.main([f"--workdir={workdir}", "--mode=super_resolve",

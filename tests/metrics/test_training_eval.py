@@ -1,5 +1,4 @@
 """Evaluation inside training (eval/* rows in metrics.jsonl) and `sample.py --eval`."""
-import importlib.util
 import json
 
 import numpy as np
@@ -7,7 +6,7 @@ import pytest
 
 from jaxgen.train import run
 from jaxgen.train.logging import read_metrics
-from conftest import ROOT, smoke_config
+from conftest import load_script, smoke_config
 
 EVAL_KEYS = {"fd", "kid", "kid_std", "precision", "recall", "classifier_score", "bits_per_dim"}
 
@@ -32,9 +31,7 @@ def test_training_logs_eval_rows(tmp_path):
 
 
 def test_sample_py_eval_writes_json(workdir, capsys):
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    sample = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sample)
+    sample = load_script("sample.py")
     sample.main([f"--workdir={workdir}", "--eval", "--eval_num=20", "--eval_batch=10",
                  "--steps=3"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -50,9 +47,7 @@ def test_sample_py_eval_writes_json(workdir, capsys):
 
 def test_sample_py_eval_without_bpd(workdir, capsys):
     """--no-eval_bpd (what `make demo` uses) scores samples only."""
-    spec = importlib.util.spec_from_file_location("sample_script", ROOT / "sample.py")
-    sample = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sample)
+    sample = load_script("sample.py")
     sample.main([f"--workdir={workdir}", "--eval", "--eval_num=10", "--eval_batch=10",
                  "--steps=2", "--no-eval_bpd", f"--eval_out={workdir / 'eval_nobpd.json'}"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
