@@ -115,24 +115,24 @@ class UNet(nn.Module):
     and channels. x (B, C, H, W), t (B,) [, label (B,)] -> (B, out_channels, H, W)."""
     def __init__(self, *, ch, ch_mult, num_res_blocks, attn_resolutions, dropout, num_classes,
                  out_channels, num_groups, num_heads, dtype="float32", skip_rescale=False,
-                 image_size, in_channels):
+                 patch=1, image_size, in_channels):
         super().__init__()
         if dtype != "float32":
             raise ValueError(f"the PyTorch twin is float32 only, got dtype={dtype!r}")
         self.ch, self.levels, self.blocks = ch, len(ch_mult), num_res_blocks
-        self.num_classes, temb = num_classes, 4 * ch
+        self.num_classes, temb, self.patch = num_classes, 4 * ch, patch
         self.temb_dense0, self.temb_dense1 = nn.Linear(ch, temb), nn.Linear(temb, temb)
         self.class_embed = nn.Embedding(num_classes + 1, temb) if num_classes else None
-        self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
+        self.conv_in = nn.Conv2d(in_channels * patch ** 2, ch, 3, padding=1)
         self._res = functools.partial(ResBlock, temb_dim=temb, num_groups=num_groups,
                                       dropout=dropout, skip_rescale=skip_rescale)
         self._attn_block = functools.partial(AttnBlock, num_heads=num_heads, num_groups=num_groups)
-        c, res, skips = self._add_down(ch_mult, image_size, attn_resolutions)
+        c, res, skips = self._add_down(ch_mult, image_size // patch, attn_resolutions)
         self.mid_res0, self.mid_attn = self._res(c, c), self._attn_block(c)
         self.mid_res1 = self._res(c, c)
         c = self._add_up(ch_mult, c, res, skips, attn_resolutions)
         self.norm_out = group_norm(c, num_groups)
-        self.conv_out = nn.Conv2d(c, out_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(c, out_channels * patch ** 2, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
 
     def _add_down(self, ch_mult, res, attn_resolutions):
@@ -174,7 +174,7 @@ class UNet(nn.Module):
         if self.class_embed is not None:
             label = torch.full_like(t, self.num_classes) if label is None else label
             temb = temb + self.class_embed(label)
-        h = self.conv_in(x)
+        h = self.conv_in(space_to_depth(x, self.patch))
         skips = [h]
         for level in range(self.levels):
             for i in range(self.blocks):
@@ -191,7 +191,21 @@ class UNet(nn.Module):
                 h = self._attn(f"up{level}_attn{i}", h)
             if level > 0:
                 h = getattr(self, f"up{level}_upsample")(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return depth_to_space(self.conv_out(F.silu(self.norm_out(h))), self.patch)
+
+
+def space_to_depth(x, p: int):
+    """jaxgen.models.layers.space_to_depth in NCHW: channel (row * p + col) * C + c."""
+    b, c, h, w = x.shape
+    x = x.reshape(b, c, h // p, p, w // p, p).permute(0, 3, 5, 1, 2, 4)
+    return x.reshape(b, p * p * c, h // p, w // p)
+
+
+def depth_to_space(x, p: int):
+    """The inverse of space_to_depth: (B, p*p*C, H, W) -> (B, C, pH, pW)."""
+    b, c, h, w = x.shape
+    x = x.reshape(b, p, p, c // (p * p), h, w).permute(0, 3, 4, 1, 5, 2)
+    return x.reshape(b, c // (p * p), h * p, w * p)
 
 
 def _act(name: str):

@@ -53,7 +53,7 @@ def fmnist_diffusion(prediction: str, p_uncond: float) -> ml_collections.ConfigD
     c.family = "diffusion"
     c.model = dict(arch="unet", ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
                    attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
-                   dtype="float32")
+                   patch=1, dtype="float32")
     c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
                        prediction=prediction, p_uncond=p_uncond)
     return c

@@ -53,6 +53,25 @@ def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
     return x.reshape(b, h * factor, w * factor, c)
 
 
+def space_to_depth(x: jax.Array, p: int) -> jax.Array:
+    """Pixel unshuffle: each p x p block of pixels becomes p*p*C channels, ordered (row, col,
+    channel). (B, H, W, C) -> (B, H/p, W/p, p*p*C); p = 1 returns x."""
+    if p == 1:
+        return x
+    b, h, w, c = x.shape
+    x = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, h // p, w // p, p * p * c)
+
+
+def depth_to_space(x: jax.Array, p: int) -> jax.Array:
+    """Pixel shuffle, the inverse of space_to_depth: (B, H, W, p*p*C) -> (B, pH, pW, C)."""
+    if p == 1:
+        return x
+    b, h, w, c = x.shape
+    x = x.reshape(b, h, w, p, p, c // (p * p)).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, h * p, w * p, c // (p * p))
+
+
 class ResBlock(nn.Module):
     """Residual block of Ho et al. 2020 (after Zagoruyko & Komodakis 2016):
     GN -> SiLU -> conv3x3 [+ Dense(SiLU(temb))] -> GN -> SiLU -> dropout -> conv3x3, plus a

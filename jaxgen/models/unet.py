@@ -18,7 +18,8 @@ import jax.numpy as jnp
 
 from jaxgen.models.attention import CrossAttnBlock
 from jaxgen.models.layers import (AttnBlock, Downsample, ResBlock, Upsample, add_conditioning,
-                                  group_norm, sinusoidal_embedding)
+                                  depth_to_space, group_norm, sinusoidal_embedding,
+                                  space_to_depth)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,7 @@ class UNetConfig:
     num_heads: int = 1
     dtype: str = "float32"        # compute dtype; "bfloat16" for mixed precision
     skip_rescale: bool = False    # DDPM++: scale ResBlock outputs by 1/sqrt(2)
+    patch: int = 1                # >1: a space-to-depth stem (pixel unshuffle) by this factor
 
     @property
     def null_label(self) -> int:
@@ -59,21 +61,23 @@ class UNet(nn.Module):
         cfg = self.config
         self._check_input(x)
         temb = self._embed(jnp.broadcast_to(t, x.shape[:1]), label, context)  # (B, 4ch)
+        x = space_to_depth(x, cfg.patch)                              # (B, H/p, W/p, p*p*C)
         h = nn.Conv(cfg.ch, (3, 3), dtype=self.compute_dtype, name="conv_in")(x)
         h, skips = self._down(h, temb, train, context)
         h = self._middle(h, temb, train, context)
         h = self._up(h, temb, skips, train, context)
         h = nn.silu(group_norm(h, cfg.num_groups, self.compute_dtype, "norm_out"))
-        out = nn.Conv(cfg.out_channels, (3, 3), dtype=self.compute_dtype,
+        out = nn.Conv(cfg.out_channels * cfg.patch ** 2, (3, 3), dtype=self.compute_dtype,
                       kernel_init=nn.initializers.zeros, name="conv_out")(h)
-        return out.astype(jnp.float32)
+        return depth_to_space(out, cfg.patch).astype(jnp.float32)
 
     def _check_input(self, x: jax.Array) -> None:
-        factor = 2 ** (len(self.config.ch_mult) - 1)
+        cfg = self.config
+        factor = cfg.patch * 2 ** (len(cfg.ch_mult) - 1)
         if x.ndim != 4 or x.shape[1] % factor or x.shape[2] % factor:
             raise ValueError(f"UNet input shape {x.shape}: expected (B, H, W, C) with H and W "
-                             f"divisible by {factor} for ch_mult={self.config.ch_mult}; "
-                             f"resize the images or use fewer levels")
+                             f"divisible by {factor} for ch_mult={cfg.ch_mult} and "
+                             f"patch={cfg.patch}; resize the images or use fewer levels")
 
     def _embed(self, t: jax.Array, label: jax.Array | None, context) -> jax.Array:
         """Time (+ class, + pooled prompt) embedding, (B,) -> (B, 4 * ch)."""

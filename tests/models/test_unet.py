@@ -15,6 +15,7 @@ import pytest
 
 from jaxgen.models import (Downsample, ResBlock, UNet, UNetConfig, Upsample, sinusoidal_embedding,
                            upsample_nearest)
+from jaxgen.models.layers import depth_to_space, space_to_depth
 
 TINY = UNetConfig(ch=16, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(7, 8),
                   num_groups=4)
@@ -88,6 +89,37 @@ def test_label_without_classes_raises():
 def test_bad_spatial_size_raises():
     with pytest.raises(ValueError, match="divisible by 4"):
         param_shapes(TINY, 30)
+
+
+def test_space_to_depth_blocks_and_inverse():
+    """Each p x p block becomes its pixels' channels in (row, col, channel) order, as a
+    numpy loop over blocks writes them; depth_to_space undoes it exactly."""
+    x = np.arange(2 * 4 * 6 * 3, dtype=np.float32).reshape(2, 4, 6, 3)
+    packed = np.asarray(space_to_depth(jnp.asarray(x), 2))
+    assert packed.shape == (2, 2, 3, 12)
+    for i in range(2):
+        for j in range(3):
+            np.testing.assert_array_equal(packed[:, i, j], x[:, 2 * i:2 * i + 2,
+                                                            2 * j:2 * j + 2].reshape(2, 12))
+    np.testing.assert_array_equal(depth_to_space(jnp.asarray(packed), 2), x)
+    assert space_to_depth(packed, 1) is packed and depth_to_space(packed, 1) is packed
+
+
+def test_patch_stem_runs_at_half_resolution():
+    """patch=2: the first level works at 14x14 on 4 channels and conv_out predicts 4 per
+    pixel block; the output is back at 28x28 and its pixels depend on their block's input."""
+    config = dataclasses.replace(TINY, ch_mult=(1, 2), attn_resolutions=(7,), patch=2)
+    shapes = param_shapes(config, 28)["params"]
+    assert shapes["conv_in"]["kernel"].shape == (3, 3, 4, config.ch)
+    assert shapes["conv_out"]["kernel"].shape == (3, 3, config.ch, 4)
+    x, t = inputs(28)
+    apply = jit_apply(config)
+    out = apply(fake_params(config, 28), x, t)
+    assert out.shape == (2, 28, 28, 1) and np.all(np.isfinite(out))
+    moved = apply(fake_params(config, 28), x.at[:, 0, 1].add(1.0), t)
+    assert not np.allclose(out[:, 1, 0], moved[:, 1, 0])   # same 2x2 block as the change
+    with pytest.raises(ValueError, match="divisible by 4 .*patch=2"):
+        param_shapes(config, 26)
 
 
 def test_parameter_count_is_deterministic():
