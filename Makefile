@@ -32,12 +32,13 @@ $(FMNIST)/train-images-idx3-ubyte.gz:
 	dpkg -x data/deb/dataset-fashion-mnist_*.deb data/debian
 	test -f $@
 
-# Train, sample a grid, score 2,000 samples against the test split (FD), print time and FD.
+# Train, then in one process score 2,000 samples against the test split (FD) and sample a grid;
+# print time and FD.
 demo: venv data
 	@start=$$(date +%s); \
 	$(PY) train.py --config=configs/ddpm_fmnist.py:demo --workdir=$(DEMO_DIR) && \
-	$(PY) sample.py --workdir=$(DEMO_DIR) --num=64 --out=$(DEMO_DIR)/grid.png && \
-	$(PY) sample.py --workdir=$(DEMO_DIR) --eval --eval_num=2000 --no-eval_bpd > /dev/null && \
+	$(PY) sample.py --workdir=$(DEMO_DIR) --eval --eval_num=2000 --no-eval_bpd \
+	  --num=64 --out=$(DEMO_DIR)/grid.png > /dev/null && \
 	$(PY) -c "import json; r = json.load(open('$(DEMO_DIR)/eval.json')); \
 	print(f'demo: FD {r[\"fd\"]:.1f} on 2,000 samples vs test (train vs test: \
 	{r[\"baseline\"][\"fd\"]:.1f}); grid $(DEMO_DIR)/grid.png')" && \

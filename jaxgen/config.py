@@ -55,7 +55,7 @@ def fmnist_diffusion(prediction: str, p_uncond: float) -> ml_collections.ConfigD
                    attn_resolutions=(7,), dropout=0.0, num_classes=0, num_groups=8, num_heads=1,
                    patch=1, dtype="float32")
     c.diffusion = dict(schedule="cosine", num_steps=1000, beta_start=1e-4, beta_end=0.02,
-                       prediction=prediction, p_uncond=p_uncond)
+                       prediction=prediction, p_uncond=p_uncond, min_snr_gamma=0.0)
     return c
 
 

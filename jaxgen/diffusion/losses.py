@@ -46,9 +46,20 @@ def predict_x0_eps(schedule: Schedule, x_t: jax.Array, t: jax.Array, model_out: 
     return a * x_t - s * out, s * x_t + a * out
 
 
+def min_snr_weight(schedule: Schedule, t: jax.Array, prediction: str, gamma: float) -> jax.Array:
+    """Min-SNR-gamma loss weight (Hang et al. 2023, eq. 7 and sec. 3.4) per example, (B,):
+    min(SNR_t, gamma) / SNR_t for an eps target, min(SNR_t, gamma) / (SNR_t + 1) for v, with
+    SNR_t = alpha_bar_t / (1 - alpha_bar_t). Either way the implied x0-space weight is
+    min(SNR_t, gamma): high-SNR (low-noise) steps stop dominating the gradient."""
+    a2 = jnp.square(schedule.sqrt_alpha_bar[t])
+    snr = a2 / (1.0 - a2)
+    return jnp.minimum(snr, gamma) / (snr if prediction == "eps" else snr + 1.0)
+
+
 def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: jax.Array, *, t: jax.Array,
-                   noise: jax.Array, prediction: str) -> jax.Array:
-    """Per-example mean squared error of the denoiser (Ho et al. 2020 eq. 14, L_simple).
+                   noise: jax.Array, prediction: str, min_snr_gamma: float = 0.0) -> jax.Array:
+    """Per-example mean squared error of the denoiser (Ho et al. 2020 eq. 14, L_simple),
+    weighted by `min_snr_weight` when min_snr_gamma > 0.
 
     x0, noise: (B, H, W, C) float32; t: int32 (B,). The target is eps, or v for
     prediction="v". Returns float32 (B,), the mean over H, W, C; the trainer reduces.
@@ -57,4 +68,7 @@ def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: jax.Array, *, 
     x_t = q_sample(schedule, x0, t, noise)
     target = noise if prediction == "eps" else v_target(schedule, x0, t, noise)
     out = denoise_fn(x_t, t).astype(jnp.float32)
-    return jnp.mean(jnp.square(out - target.astype(jnp.float32)), axis=tuple(range(1, x0.ndim)))
+    mse = jnp.mean(jnp.square(out - target.astype(jnp.float32)), axis=tuple(range(1, x0.ndim)))
+    if min_snr_gamma > 0:
+        return mse * min_snr_weight(schedule, t, prediction, min_snr_gamma)
+    return mse

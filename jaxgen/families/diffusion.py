@@ -39,6 +39,7 @@ class DiffusionConfig:
     beta_end: float = 0.02
     prediction: str = "eps"
     p_uncond: float = 0.1
+    min_snr_gamma: float = 0.0    # > 0: Min-SNR-gamma loss weighting (Hang et al. 2023)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES or self.prediction not in PREDICTIONS:
@@ -47,6 +48,9 @@ class DiffusionConfig:
                              f"{list(PREDICTIONS)})")
         if not 0.0 <= self.p_uncond <= 1.0:
             raise ValueError(f"config.diffusion.p_uncond={self.p_uncond} must be in [0, 1]")
+        if self.min_snr_gamma < 0:
+            raise ValueError(f"config.diffusion.min_snr_gamma={self.min_snr_gamma} must be >= 0 "
+                             f"(0 turns the weighting off; Hang et al. 2023 use 5)")
 
 
 def model_config(config, num_classes: int):
@@ -140,7 +144,7 @@ def build(config, dataset) -> Family:
         denoise = lambda x_t, t_: train_forward(model, params, x_t, t_, y, keys,  # noqa: E731
                                                 dropout=dropout)
         per_example = diffusion_loss(denoise, schedule, batch["image"], t=t, noise=noise,
-                                     prediction=prediction)
+                                     prediction=prediction, min_snr_gamma=dcfg.min_snr_gamma)
         return mean_over_batch(per_example, axis_name)
 
     def train_step(state, batch, *, rng, axis_name=None):

@@ -130,7 +130,8 @@ class Loop:
         self.console.print(log_lib.format_metrics(done, row))
 
     def sample_grid(self, done: int) -> None:
-        if self.family.generate is None:  # a family without images (text_mlm)
+        """`train.num_samples` samples as samples/step_<done>.png (0: none)."""
+        if self.family.generate is None or self.config.train.num_samples == 0:  # or no images
             return
         rng = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), done)
         images = self.family.generate(self.state, rng=rng, num=self.config.train.num_samples)

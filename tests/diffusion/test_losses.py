@@ -56,6 +56,27 @@ def test_loss_is_per_example_mse(data):
     np.testing.assert_allclose(loss, jnp.mean(noise ** 2, axis=(1, 2, 3)), rtol=1e-6)
 
 
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_min_snr_loss_is_min_snr_times_x0_error(data, prediction):
+    """Hang et al. 2023 define Min-SNR-gamma in x0 space: min(SNR_t, gamma) ||x0_hat - x0||^2.
+    The loss on an eps / v output must equal that, with x0_hat recomputed here in float64."""
+    schedule, x0, noise, t = data
+    out = jax.random.normal(jax.random.key(5), SHAPE)
+    loss = diffusion_loss(lambda x_t, tt: out, schedule, x0, t=t, noise=noise,
+                          prediction=prediction, min_snr_gamma=5.0)
+    x0_, noise_, out_ = (np.asarray(v, np.float64) for v in (x0, noise, out))
+    ab = np.asarray(schedule.alpha_bar, np.float64)[np.asarray(t)][:, None, None, None]
+    a, s = np.sqrt(ab), np.sqrt(1 - ab)
+    x_t = a * x0_ + s * noise_
+    x0_hat = (x_t - s * out_) / a if prediction == "eps" else a * x_t - s * out_
+    snr = (ab / (1 - ab)).reshape(B)
+    expected = np.minimum(snr, 5.0) * np.mean((x0_hat - x0_) ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(loss, expected, rtol=2e-4)
+    plain = diffusion_loss(lambda x_t, tt: out, schedule, x0, t=t, noise=noise,
+                           prediction=prediction)
+    assert not np.allclose(loss, plain)   # the weighting is on
+
+
 def test_v_target_closed_form(data):
     schedule, x0, noise, t = data
     a = schedule.sqrt_alpha_bar[t][:, None, None, None]
@@ -82,3 +103,9 @@ def test_unknown_prediction_raises(data):
         diffusion_loss(lambda x_t, tt: x_t, schedule, x0, t=t, noise=noise, prediction="x0")
     with pytest.raises(ValueError, match="prediction"):
         predict_x0_eps(schedule, x0, t, x0, "score")
+
+
+def test_negative_min_snr_gamma_is_a_config_error():
+    from jaxgen.families.diffusion import DiffusionConfig
+    with pytest.raises(ValueError, match=r"min_snr_gamma=-1.0 must be >= 0"):
+        DiffusionConfig(min_snr_gamma=-1.0)

@@ -38,10 +38,11 @@ def test_smoke_run_writes_everything(reference):
 @pytest.mark.slow  # 60 steps; every family smoke test checks finite updates
 def test_training_lowers_the_loss(tmp_path):
     config = smoke_config(**{"train.steps": 60, "train.log_every": 10,
-                             "train.checkpoint_every": 60})
+                             "train.checkpoint_every": 60, "train.num_samples": 0})
     run(config, tmp_path)
     losses = [r["loss"] for r in read_metrics(tmp_path / "metrics.jsonl")]
     assert np.mean(losses[-2:]) < 0.7 * losses[0], losses
+    assert not (tmp_path / "samples").exists()  # num_samples=0: no final grid
 
 
 def test_clean_stop_then_resume_is_bit_identical(reference, tmp_path):
