@@ -10,7 +10,9 @@ Variants (`--config=configs/prune_fmnist.py:VARIANT`):
              (conv1's filters by L1 norm, Li et al. 2017), fine-tuned 500 steps from its EMA:
              python train.py --config=configs/prune_fmnist.py:unet_c50 --workdir=runs/unet_c50
              other fractions: --config.prune.channels=0.25 / 0.75; the unpruned control,
-             fine-tuned the same way: --config.prune.channels=0 (README "Pruning")
+             fine-tuned the same way: --config.prune.channels=0. Reached FD (200, DDIM 10)
+             264.3 vs the control's 245.0 (+7.9%; 0.75: +19.5%) with 0.61x the parameters
+             and 1.5x fewer FLOPs per call (README "Pruning")
   dcgan      structured: the DCGAN generator (runs/dcgan_fmnist, configs/dcgan_fmnist.py) rebuilt
              with half its channels (L1 norm of the filters), fine-tuned 200 steps
   smoke      seconds; used by the tests (starts from the seed's initialisation)

@@ -30,8 +30,9 @@ def shapes(cfg):
 def random_params(cfg, seed):
     """Every leaf ~ N(0, 1/fan_in) (biases and GroupNorm affines too, so each one matters)."""
     rng = np.random.default_rng(seed)
-    draw = lambda s: (rng.standard_normal(s.shape) / np.sqrt(np.prod(s.shape[:-1]) or 1)  # noqa: E731
-                      ).astype(np.float32)
+    def draw(s):
+        fan_in = np.prod(s.shape[:-1]) or 1
+        return (rng.standard_normal(s.shape) / np.sqrt(fan_in)).astype(np.float32)
     return jax.tree.map(draw, shapes(cfg))
 
 
@@ -80,7 +81,8 @@ def test_pruning_keeps_the_strongest_l1_filters_ranked_on_the_ema():
     assert len(blocks) == 8                    # 2 down, 2 middle, 4 up
     for block in blocks:
         get = lambda tree, *leaf: np.asarray(flat(tree)[block + leaf])  # noqa: E731
-        norms = np.abs(get(source["ema_params"], "conv1", "kernel").astype(np.float64)).sum((0, 1, 2))
+        ranked = get(source["ema_params"], "conv1", "kernel").astype(np.float64)
+        norms = np.abs(ranked).sum((0, 1, 2))                          # L1 per filter
         k = get(out["ema_params"], "conv1", "kernel").shape[-1]
         keep = np.sort(np.argsort(-norms)[:k])                         # numpy reference
         assert norms[keep].min() > np.delete(norms, keep).max()
