@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.models.layers import inner_width
+from jaxgen.quant.prune import ema_key
 
 # A ResBlock's leaves that carry its inner channels, and the axis they sit on.
 INNER_AXES = {("conv1", "kernel"): 3, ("conv1", "bias"): 0, ("temb_proj", "kernel"): 1,
@@ -85,7 +86,7 @@ def select(tree: Mapping, rules: dict) -> dict:
 def ranked_groups(source: dict, group: str) -> tuple[dict, list[str]]:
     """The tree to rank filters on (the EMA when kept: the sampled weights) and the entries of
     `source` to cut, for parameter entry `group` ("params", "g_params")."""
-    ema = group.replace("params", "ema_params", 1)
+    ema = ema_key(group)
     return source.get(ema, source[group]), [k for k in (group, ema) if k in source]
 
 
