@@ -8,6 +8,7 @@ Prints one JSON line per variant. --sampler / --steps apply to diffusion workdir
   JAXGEN_CPU_FLAGS=0 python benchmarks/compression.py ...   # XLA:CPU's YNNPACK kernels on
   ... --variants fp32,int8,int8_static --calibrate 100   # int8 with calibrated static scales
   ... --grid docs/images/compression.png   # the same seeds' first 8 images, a row per variant
+  ... --pruned runs/unet_c50   # plus an int8 row of each channel-pruned workdir (same protocol)
 """
 import argparse
 import json
@@ -54,7 +55,8 @@ def measure(g, name: str, args, options: dict, real, rows: list) -> dict:
     fake = g.sample(args.num, seed=args.seed, **options)
     rows.append(fake[:8])
     scores = compare_images(real, fake)
-    return dict(variant=name, param_bytes=nbytes(g.state[key]), fd=round(scores["fd"], 3),
+    return dict(variant=name, workdir=str(g.workdir), param_bytes=nbytes(g.state[key]),
+                fd=round(scores["fd"], 3),
                 s_per_image=round(seconds_per_image(g, args.time_num, args.repeats, options), 4),
                 num=args.num, **options, cpu_flags=os.environ.get("JAXGEN_CPU_FLAGS", "1"),
                 load=os.getloadavg()[0])
@@ -75,6 +77,8 @@ def main(argv):
                    "seeds), a row per variant in --variants order")
     p.add_argument("--calibrate", type=int, default=100,
                    help="float samples that calibrate int8_static's activation scales")
+    p.add_argument("--pruned", default="", help="comma-separated channel-pruned workdirs "
+                   "(config.prune.channels) of the same model: one 'int8+pruned' row each")
     args = p.parse_args(argv)
     from jaxgen import api, quant
     from jaxgen.metrics.sample_eval import subset
@@ -88,6 +92,9 @@ def main(argv):
         g = (static_int8(base, args, options) if name == "int8_static" else
              quant.with_precision(base, precision, dequantize=dequantize))
         print(json.dumps(measure(g, name, args, options, real, rows)), flush=True)
+    for path in filter(None, args.pruned.split(",")):
+        g = quant.with_precision(api.load(path), "int8")
+        print(json.dumps(measure(g, "int8+pruned", args, options, real, rows)), flush=True)
     if args.grid:
         from jaxgen.utils.images import save_grid
         print(f"wrote {save_grid(args.grid, np.concatenate(rows), ncols=len(rows[0]), scale=2)}")

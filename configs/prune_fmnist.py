@@ -6,6 +6,13 @@ Variants (`--config=configs/prune_fmnist.py:VARIANT`):
              150 steps, then 50 steps at the final sparsity:
              python train.py --config=configs/prune_fmnist.py:demo_v --workdir=runs/prune_v50
              other sparsities: --config.prune.sparsity=0.75 (README "Pruning")
+  unet_c50   structured: runs/demo_v's U-Net with half the inner channels of every ResBlock
+             (conv1's filters by L1 norm, Li et al. 2017), fine-tuned 500 steps from its EMA:
+             python train.py --config=configs/prune_fmnist.py:unet_c50 --workdir=runs/unet_c50
+             other fractions: --config.prune.channels=0.25 / 0.75; the unpruned control,
+             fine-tuned the same way: --config.prune.channels=0. Reached FD (200, DDIM 10)
+             264.3 vs the control's 245.0 (+7.9%; 0.75: +19.5%) with 0.61x the parameters
+             and 1.5x fewer FLOPs per call (README "Pruning")
   dcgan      structured: the DCGAN generator (runs/dcgan_fmnist, configs/dcgan_fmnist.py) rebuilt
              with half its channels (L1 norm of the filters), fine-tuned 200 steps
   smoke      seconds; used by the tests (starts from the seed's initialisation)
@@ -20,18 +27,23 @@ import ddpm_fmnist  # noqa: E402
 
 def get_config(arg=None):
     arg = "demo_v" if arg in (None, "demo") else arg
-    if arg in ("demo_v", "smoke"):
-        c = ddpm_fmnist.get_config(arg)
+    if arg in ("demo_v", "unet_c50", "smoke"):
+        c = ddpm_fmnist.get_config("smoke" if arg == "smoke" else "demo_v")
     elif arg == "dcgan":
         c = dcgan_fmnist.get_config(None)
     else:
-        raise ValueError(f"unknown variant {arg!r} of prune_fmnist; choose demo_v, dcgan or smoke")
+        raise ValueError(f"unknown variant {arg!r} of prune_fmnist; choose demo_v, unet_c50, "
+                         f"dcgan or smoke")
     if arg == "demo_v":
         c.prune.update(init_from="runs/demo_v", sparsity=0.5, start_step=0, end_step=70,
                        every=5)
         c.optim.update(lr=2e-4, warmup_steps=5, decay="constant")
         c.optim.ema_decay = 0.95
         c.train.update(steps=100, batch_size=32, log_every=25, checkpoint_every=50)
+    elif arg == "unet_c50":
+        c.prune.update(init_from="runs/demo_v", channels=0.5)
+        c.optim.update(lr=2e-4, warmup_steps=5, decay="constant", ema_decay=0.99)
+        c.train.update(steps=500, batch_size=32, log_every=50, checkpoint_every=250)
     elif arg == "dcgan":
         c.prune.update(init_from="runs/dcgan_fmnist", channels=0.5)
         c.optim.ema_decay = 0.99

@@ -72,16 +72,39 @@ def depth_to_space(x: jax.Array, p: int) -> jax.Array:
     return x.reshape(b, h * p, w * p, c // (p * p))
 
 
+def group_size(channels: int, num_groups: int) -> int:
+    """Channels per group of group_norm(x, num_groups, ...) on `channels` channels."""
+    return channels // math.gcd(num_groups, channels)
+
+
+def inner_width(c_out: int, mid_ratio: float, num_groups: int) -> int:
+    """A ResBlock's inner width (conv1's filters): mid_ratio * c_out rounded to whole groups of
+    the block's GroupNorm (group_size(c_out, num_groups) channels each; at least one group), so
+    c_out for mid_ratio 1. A thinner middle is what channel pruning of the block leaves (Li et
+    al. 2017 sec. 3.3 prune only a residual block's first layer)."""
+    if not 0.0 < mid_ratio <= 1.0:
+        raise ValueError(f"model.mid_ratio={mid_ratio} must be in (0, 1] (the fraction of a "
+                         f"ResBlock's channels kept inside it); pass e.g. --config.model."
+                         f"mid_ratio=0.5")
+    size = group_size(c_out, num_groups)
+    return size * max(1, round(mid_ratio * c_out / size))
+
+
 class ResBlock(nn.Module):
     """Residual block of Ho et al. 2020 (after Zagoruyko & Komodakis 2016):
     GN -> SiLU -> conv3x3 [+ Dense(SiLU(temb))] -> GN -> SiLU -> dropout -> conv3x3, plus a
     1x1-conv (a Dense over channels) skip when the channel count changes; optionally scaled
-    by 1/sqrt(2) (Song et al. 2021b, DDPM++).
+    by 1/sqrt(2) (Song et al. 2021b, DDPM++). conv1 has C_mid = inner_width(out_channels,
+    mid_ratio, num_groups) filters (all of out_channels by default); the GroupNorm after it keeps
+    the block's group size, so a thinner middle has fewer groups (Wu & He 2018 sec. 4 show
+    a fixed group size works as well as a fixed count), and zeroed whole groups can be cut
+    without changing the block's output.
     (B, H, W, C_in) [, temb (B, D)] -> (B, H, W, out_channels); temb may be None (VAE, GAN)."""
     out_channels: int | None = None
     dropout: float = 0.0
     num_groups: int = 8
     skip_rescale: bool = False
+    mid_ratio: float = 1.0
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -89,12 +112,14 @@ class ResBlock(nn.Module):
                  train: bool = False) -> jax.Array:
         x = x.astype(self.dtype)
         c_in, c_out = x.shape[-1], self.out_channels or x.shape[-1]
+        c_mid = inner_width(c_out, self.mid_ratio, self.num_groups)
         h = nn.silu(group_norm(x, self.num_groups, self.dtype, "norm1"))
-        h = nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv1")(h)
+        h = nn.Conv(c_mid, (3, 3), dtype=self.dtype, name="conv1")(h)
         if temb is not None:
-            proj = nn.Dense(c_out, dtype=self.dtype, name="temb_proj")(nn.silu(temb))
-            h = h + proj[:, None, None, :]                            # (B, 1, 1, C_out)
-        h = nn.silu(group_norm(h, self.num_groups, self.dtype, "norm2"))
+            proj = nn.Dense(c_mid, dtype=self.dtype, name="temb_proj")(nn.silu(temb))
+            h = h + proj[:, None, None, :]                            # (B, 1, 1, C_mid)
+        groups2 = c_mid // group_size(c_out, self.num_groups)
+        h = nn.silu(group_norm(h, groups2, self.dtype, "norm2"))
         h = nn.Dropout(self.dropout)(h, deterministic=not train)      # uses the 'dropout' rng
         h = nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv2")(h)
         if c_in != c_out:  # 1x1 conv ("NIN") as a Dense: its weight gradient is a plain matmul,

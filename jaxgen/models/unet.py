@@ -38,6 +38,7 @@ class UNetConfig:
     dtype: str = "float32"        # compute dtype; "bfloat16" for mixed precision
     skip_rescale: bool = False    # DDPM++: scale ResBlock outputs by 1/sqrt(2)
     patch: int = 1                # >1: a space-to-depth stem (pixel unshuffle) by this factor
+    mid_ratio: float = 1.0        # <1: thinner ResBlock insides (what channel pruning leaves)
 
     @property
     def null_label(self) -> int:
@@ -91,7 +92,8 @@ class UNet(nn.Module):
     def _res(self, channels: int, name: str) -> ResBlock:
         cfg = self.config
         return ResBlock(channels, dropout=cfg.dropout, num_groups=cfg.num_groups,
-                        skip_rescale=cfg.skip_rescale, dtype=self.compute_dtype, name=name)
+                        skip_rescale=cfg.skip_rescale, mid_ratio=cfg.mid_ratio,
+                        dtype=self.compute_dtype, name=name)
 
     def _attn(self, h: jax.Array, name: str, context, force: bool = False) -> jax.Array:
         """Self-attention (then cross-attention to the prompt, given one) when the feature

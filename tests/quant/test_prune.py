@@ -190,4 +190,4 @@ def test_channel_pruned_dcgan_fine_tunes_and_samples(tmp_path):
     assert half.sample(3).shape == full.sample(3).shape == (3, 28, 28, 1)
     with pytest.raises(ValueError, match="family 'gan'"):
         from jaxgen.quant.channels import shrunk_config
-        shrunk_config(smoke_config(**{"prune.channels": 0.5}))
+        shrunk_config(smoke_config("vae_fmnist", **{"prune.channels": 0.5}))
