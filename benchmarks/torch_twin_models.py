@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jaxgen.models.layers import group_size, inner_width
+
 
 def group_norm(channels: int, num_groups: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(num_groups, channels), channels, eps=1e-6)
@@ -46,13 +48,17 @@ def same_pads(size: int, kernel: int = 3, stride: int = 2) -> tuple[int, int]:
 
 
 class ResBlock(nn.Module):
-    def __init__(self, c_in, c_out, temb_dim, num_groups, dropout=0.0, skip_rescale=False):
+    """jaxgen.models.layers.ResBlock; its inner width and norm2's groups follow mid_ratio the
+    same way (inner_width, group_size)."""
+    def __init__(self, c_in, c_out, temb_dim, num_groups, dropout=0.0, skip_rescale=False,
+                 mid_ratio=1.0):
         super().__init__()
+        c_mid = inner_width(c_out, mid_ratio, num_groups)
         self.norm1 = group_norm(c_in, num_groups)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.temb_proj = nn.Linear(temb_dim, c_out)
-        self.norm2 = group_norm(c_out, num_groups)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.conv1 = nn.Conv2d(c_in, c_mid, 3, padding=1)
+        self.temb_proj = nn.Linear(temb_dim, c_mid)
+        self.norm2 = group_norm(c_mid, c_mid // group_size(c_out, num_groups))
+        self.conv2 = nn.Conv2d(c_mid, c_out, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
         self.scale = 1 / math.sqrt(2) if skip_rescale else 1.0
@@ -115,7 +121,7 @@ class UNet(nn.Module):
     and channels. x (B, C, H, W), t (B,) [, label (B,)] -> (B, out_channels, H, W)."""
     def __init__(self, *, ch, ch_mult, num_res_blocks, attn_resolutions, dropout, num_classes,
                  out_channels, num_groups, num_heads, dtype="float32", skip_rescale=False,
-                 patch=1, image_size, in_channels):
+                 patch=1, mid_ratio=1.0, image_size, in_channels):
         super().__init__()
         if dtype != "float32":
             raise ValueError(f"the PyTorch twin is float32 only, got dtype={dtype!r}")
@@ -125,6 +131,7 @@ class UNet(nn.Module):
         self.class_embed = nn.Embedding(num_classes + 1, temb) if num_classes else None
         self.conv_in = nn.Conv2d(in_channels * patch ** 2, ch, 3, padding=1)
         self._res = functools.partial(ResBlock, temb_dim=temb, num_groups=num_groups,
+                                      mid_ratio=mid_ratio,
                                       dropout=dropout, skip_rescale=skip_rescale)
         self._attn_block = functools.partial(AttnBlock, num_heads=num_heads, num_groups=num_groups)
         c, res, skips = self._add_down(ch_mult, image_size // patch, attn_resolutions)
