@@ -70,7 +70,10 @@ def _cache_path(file: Path) -> Path | None:
     ~/.cache/jaxgen/data; empty: no copy), one .npy per file path, inode, size and times.
     None for files under 1 MiB, which parse in milliseconds anyway."""
     folder = os.environ.get(CACHE_ENV_VAR, str(Path.home() / ".cache" / "jaxgen" / "data"))
-    stat = file.stat()
+    try:
+        stat = file.stat()
+    except OSError:  # _read_idx says what is wrong with it
+        return None
     if not folder or stat.st_size < 2**20:
         return None
     key = hashlib.sha256(f"{file.resolve()}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:"

@@ -31,6 +31,8 @@ def compile_ahead(jitted, *args) -> threading.Thread:
     before the first call, which then reuses that executable. XLA compiles (and cache reads)
     release the GIL, so this overlaps with other start-up work such as building the state.
     An error is dropped here: the first call traces again and raises it where it belongs.
+    jax's thread-local config contexts (`with jax.numpy_dtype_promotion(...)`) do not reach the
+    thread; a call made under one traces and compiles anew (same results, no time saved).
     Not a daemon thread: Python waits for it at exit instead of killing it inside XLA (abort)."""
     def run():
         with contextlib.suppress(Exception):
