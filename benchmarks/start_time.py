@@ -6,10 +6,13 @@ train: `train.py` for one step in a fresh workdir, timed from the process's star
 first step's log line (Python and JAX start-up, data, init, compile, one step); sample:
 `sample.py --num 16` from that workdir, the whole process. Cold runs use an empty
 compilation cache folder, warm runs the folder the cold run filled. Medians over repeats.
+Each `*_s` has a `*_cpu_s`: the CPU seconds (user + system, all threads) the process had used
+by then, which other jobs sharing the machine inflate much less than the wall time.
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -20,21 +23,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(args, cache: Path, until: str | None = None) -> float:
-    """Seconds from starting `python args...` to the first stdout line starting with `until`
-    (None: to its exit). The process always runs to its end."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args, cache: Path, until: str | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds from starting `python args...` to the first stdout line starting
+    with `until` (None: to its exit). The process always runs to its end."""
     env = dict(os.environ, JAXGEN_COMPILE_CACHE=str(cache), PYTHONPATH=str(ROOT),
                PYTHONUNBUFFERED="1")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), children_cpu()
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     seen = None
     for line in proc.stdout:
         if seen is None and until is not None and line.startswith(until):
-            seen = time.perf_counter() - t0
+            seen = time.perf_counter() - t0, cpu_seconds(proc.pid)
     if proc.wait() != 0:
         raise RuntimeError(f"{args} exited {proc.returncode}")
-    return seen if until is not None else time.perf_counter() - t0
+    return seen if until is not None else (time.perf_counter() - t0, children_cpu() - cpu0)
 
 
 def one_round(config: str, tmp: Path) -> dict:
@@ -43,12 +57,12 @@ def one_round(config: str, tmp: Path) -> dict:
     for kind in ("cold", "warm"):
         work = tmp / f"work_{kind}"
         cache = tmp / "cache_train"
-        out[f"train_{kind}_s"] = timed(
+        out[f"train_{kind}_s"], out[f"train_{kind}_cpu_s"] = timed(
             ["train.py", f"--config={config}", f"--workdir={work}", "--config.train.steps=1",
              "--config.train.checkpoint_every=1", "--config.train.sample_every=0",
              "--config.eval.every=0", "--config.train.log_every=1"], cache, until="step 1 ")
     for kind in ("cold", "warm"):
-        out[f"sample_{kind}_s"] = timed(
+        out[f"sample_{kind}_s"], out[f"sample_{kind}_cpu_s"] = timed(
             ["sample.py", f"--workdir={tmp / 'work_cold'}", "--num=16",
              f"--out={tmp / 'grid.png'}"], tmp / "cache_sample")
     return out

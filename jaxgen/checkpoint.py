@@ -12,6 +12,7 @@ never a fresh start.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from jaxgen.utils import block_stacks
@@ -70,6 +70,13 @@ def is_unreadable(error: BaseException) -> bool:
     return False
 
 
+def _ocp():
+    """orbax.checkpoint, imported on first use: a fresh run needs it only for its first save,
+    after step 1 (the import is ~0.2 CPU-s of start-up)."""
+    import orbax.checkpoint as ocp
+    return ocp
+
+
 def write_small_arrays_whole(min_slice_bytes: int = 2**20) -> None:
     """orbax 0.12.8's default jax.Array handler (min_slice_bytes_for_replica_parallel=None)
     splits the write of a replicated array across its replicas by slicing every shard on
@@ -77,6 +84,7 @@ def write_small_arrays_whole(min_slice_bytes: int = 2**20) -> None:
     state on 8 CPU devices. Arrays whose slices would be under `min_slice_bytes` are written
     whole by one replica instead. The replacement keeps the default handler's metadata store;
     tests/train/test_checkpoint.py fails if orbax's default changes, so this can go then."""
+    ocp = _ocp()
     default = ocp.type_handlers.get_type_handler(jax.Array)
     if getattr(default, "_min_slice_bytes_for_replica_parallel", None) == min_slice_bytes:
         return
@@ -112,21 +120,32 @@ class Checkpointer:
     """
 
     def __init__(self, directory, *, max_to_keep: int = 3, quarantine: bool = True):
-        write_small_arrays_whole()
         self.directory = Path(directory).resolve()
         self.quarantine = quarantine
-        self.manager = ocp.CheckpointManager(
+        self.max_to_keep = max_to_keep
+
+    @functools.cached_property
+    def manager(self):
+        """The orbax manager, made on first use (creating `directory` when `quarantine`)."""
+        write_small_arrays_whole()
+        ocp = _ocp()
+        return ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=quarantine),
+            options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep,
+                                                 create=self.quarantine),
             item_handlers=dict(state=ocp.PyTreeCheckpointHandler(),
                                meta=ocp.JsonCheckpointHandler()))
 
     def save(self, step: int, state, meta: dict) -> None:
         """Starts an async save of `state` at `step` (returns before the write ends)."""
+        ocp = _ocp()
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(meta)), force=True)
 
     def steps(self) -> list[int]:
+        """The saved steps, oldest first; a missing or empty folder has none (no orbax needed)."""
+        if not self.directory.is_dir() or not any(self.directory.iterdir()):
+            return []
         return sorted(self.manager.all_steps())
 
     def restore(self, step: int, abstract_state, *, only=None):
@@ -146,6 +165,7 @@ class Checkpointer:
             return self._restore_restacked(step, stored, abstract_state, converted)
         self._check_fits(step, stored, abstract_state)
         target = _with_shardings(abstract_state)
+        ocp = _ocp()
         out = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.PyTreeRestore(
                 item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -159,6 +179,7 @@ class Checkpointer:
         `abstract_state`'s shardings."""
         target = _with_shardings(jax.tree.map(
             lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype), stored))
+        ocp = _ocp()
         out = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.PyTreeRestore(
                 item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -231,11 +252,13 @@ class Checkpointer:
             self.manager.reload()
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        if "manager" in self.__dict__:  # else nothing was saved
+            self.manager.wait_until_finished()
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        if "manager" in self.__dict__:
+            self.manager.wait_until_finished()
+            self.manager.close()
 
 
 def _free_path(path: Path) -> Path:

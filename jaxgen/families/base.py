@@ -75,9 +75,13 @@ def root_keys(seed: int):
 
 
 def init_fn(family: Family, seed: int):
-    """A pure () -> state: the family's init plus the loop's "step" and "rng"."""
-    k_init, k_train = root_keys(seed)
-    return lambda: dict(family.init(k_init), step=jnp.int32(0), rng=k_train)
+    """A pure () -> state: the family's init plus the loop's "step" and "rng". The root keys
+    are split inside it, so building the state runs no eager op (each would be a small compile
+    of its own at start-up)."""
+    def init():
+        k_init, k_train = root_keys(seed)
+        return dict(family.init(k_init), step=jnp.int32(0), rng=k_train)
+    return init
 
 
 # XLA options for compiling the initialisation on CPU: it runs once, and its compile (a

@@ -15,15 +15,23 @@ from jaxgen.families.base import count_params, init_fn, step_fn
 from jaxgen.parallel import Layout, multihost
 from jaxgen.train import logging as log_lib
 from jaxgen.checkpoint import Checkpointer, StateMismatchError
+from jaxgen.utils import compile_cache
 from jaxgen.utils.images import save_grid
 
 
-def init_or_restore(layout: Layout, checkpointer: Checkpointer, console, warm_start=None):
+def abstract(x: jax.Array) -> jax.ShapeDtypeStruct:
+    """The shape, dtype and sharding of `x`, without its values."""
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+
+
+def init_or_restore(layout: Layout, checkpointer: Checkpointer, console, warm_start=None,
+                    before_init=lambda: None):
     """Restores the newest readable checkpoint onto this run's mesh (whatever mesh wrote it),
-    or initialises from `config.seed` (then `warm_start`, the family's, if it has one); either
-    way the state is born sharded."""
+    or calls `before_init` and initialises from `config.seed` (then `warm_start`, the
+    family's, if it has one); either way the state is born sharded."""
     restored = checkpointer.restore_latest(layout.abstract_state)
     if restored is None:
+        before_init()
         state = layout.init_state()
         return warm_start(state) if warm_start else state
     state, meta = restored
@@ -75,14 +83,23 @@ class Loop:
         self.layout = Layout(config, init_fn(self.family, config.seed),
                              param_groups=self.family.param_groups,
                              tensor_rules=self.family.tensor_rules)
-        self.state = init_or_restore(self.layout, self.checkpointer, console,
-                                     self.family.warm_start)
-        self.start = int(jax.device_get(self.state["step"]))
         self.train_step = self.layout.compile(lambda axis_name: step_fn(self.family, axis_name))
+        self.compiling = None
+        self.state = init_or_restore(self.layout, self.checkpointer, console,
+                                     self.family.warm_start, before_init=self.compile_ahead)
+        self.start = int(jax.device_get(self.state["step"]))
+        if self.compiling is not None:
+            self.compiling.join()
         self.writer = (log_lib.MetricsWriter(self.workdir / "metrics.jsonl", resume_step=self.start)
                        if multihost.is_main() else multihost.NullWriter())
         self.last_log = (self.start, time.perf_counter())
         self.last_good = self.start
+
+    def compile_ahead(self) -> None:
+        """Starts compiling the train step on a thread (joined before step 1): a fresh run
+        compiles it while its state is initialised, which mostly waits in XLA too."""
+        self.compiling = compile_cache.compile_ahead(
+            self.train_step, self.layout.abstract_state, jax.tree.map(abstract, self.batch(0)))
 
     def batch(self, step: int):
         """Global batch `step`: this process reads only its rows, then they become global arrays."""

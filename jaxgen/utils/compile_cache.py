@@ -1,7 +1,9 @@
 """XLA's persistent compilation cache: a second run of the same program skips compiling."""
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 
 import jax
@@ -21,3 +23,20 @@ def enable(directory: str | os.PathLike | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return str(directory)
+
+
+def compile_ahead(jitted, *args) -> threading.Thread:
+    """Starts tracing, lowering and compiling `jitted` for `args` (arrays or
+    `jax.ShapeDtypeStruct`s carrying the shardings of the real call) on a thread; join it
+    before the first call, which then reuses that executable. XLA compiles (and cache reads)
+    release the GIL, so this overlaps with other start-up work such as building the state.
+    An error is dropped here: the first call traces again and raises it where it belongs.
+    jax's thread-local config contexts (`with jax.numpy_dtype_promotion(...)`) do not reach the
+    thread; a call made under one traces and compiles anew (same results, no time saved).
+    Not a daemon thread: Python waits for it at exit instead of killing it inside XLA (abort)."""
+    def run():
+        with contextlib.suppress(Exception):
+            jitted.lower(*args).compile()
+    thread = threading.Thread(target=run, name="compile_ahead")
+    thread.start()
+    return thread

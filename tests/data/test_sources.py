@@ -157,3 +157,23 @@ def test_dataset_validates():
         Dataset(images.astype(np.float32), None, 0, "x")
     with pytest.raises(ValueError, match="outside"):
         Dataset(images, np.array([0, 1, 5], np.int32), 3, "x")
+
+
+def test_parsed_copy_is_the_same_and_follows_the_file(tmp_path, monkeypatch):
+    """Large IDX files are parsed once into $JAXGEN_DATA_CACHE; a later load reads that copy
+    (same bytes, still read-only), and a rewritten file is parsed again."""
+    monkeypatch.setenv(fashion_mnist.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    write_idx(folder, n=1400, rows=28, cols=28)  # random pixels: > 1 MiB gzipped
+    file = folder / "train-images-idx3-ubyte.gz"
+    parsed = fashion_mnist._read_idx(file, 2051, 3)
+    first = fashion_mnist._read_idx_cached(file, 2051, 3)
+    assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".npy"]
+    again = fashion_mnist._read_idx_cached(file, 2051, 3)
+    np.testing.assert_array_equal(first, parsed)
+    np.testing.assert_array_equal(again, parsed)
+    assert again.shape == (1400, 28, 28) and not again.flags.writeable
+    write_idx(folder, n=1500, rows=28, cols=28, truncate="train-images-idx3-ubyte.gz")
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        fashion_mnist._read_idx_cached(file, 2051, 3)
