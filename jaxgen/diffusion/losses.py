@@ -51,8 +51,8 @@ def min_snr_weight(schedule: Schedule, t: jax.Array, prediction: str, gamma: flo
     min(SNR_t, gamma) / SNR_t for an eps target, min(SNR_t, gamma) / (SNR_t + 1) for v, with
     SNR_t = alpha_bar_t / (1 - alpha_bar_t). Either way the implied x0-space weight is
     min(SNR_t, gamma): high-SNR (low-noise) steps stop dominating the gradient."""
-    a2 = jnp.square(schedule.sqrt_alpha_bar[t])
-    snr = a2 / (1.0 - a2)
+    alpha_bar = schedule.alpha_bar[t]
+    snr = alpha_bar / (1.0 - alpha_bar)
     return jnp.minimum(snr, gamma) / (snr if prediction == "eps" else snr + 1.0)
 
 

@@ -10,6 +10,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgen.families.base import init_fn, root_keys
 from jaxgen.train import run
+from jaxgen.train.loop import abstract
 from jaxgen.utils import compile_cache
 from conftest import smoke_config
 
@@ -26,9 +27,9 @@ def test_initial_state_runs_no_eager_op(caplog):
     family = types.SimpleNamespace(init=lambda key: {"params": jax.random.normal(key, (3,))})
     with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
         init = init_fn(family, 7)
-        abstract = jax.eval_shape(init)
+        shapes = jax.eval_shape(init)
     assert _compiled(caplog) == []
-    assert abstract["rng"].shape == (2,) and abstract["step"].dtype == jnp.int32
+    assert shapes["rng"].shape == (2,) and shapes["step"].dtype == jnp.int32
     state = jax.jit(init)()
     k_init, k_train = root_keys(7)  # eagerly
     np.testing.assert_array_equal(state["rng"], k_train)
@@ -47,9 +48,7 @@ def _step_and_inputs():
 
 def test_compile_ahead_is_reused_by_the_first_call(caplog):
     step, state, batch = _step_and_inputs()
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                            (state, batch))
-    compile_cache.compile_ahead(step, *abstract).join()
+    compile_cache.compile_ahead(step, *jax.tree.map(abstract, (state, batch))).join()
     with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
         new_state, mean = step(state, batch)
     assert _compiled(caplog) == []
