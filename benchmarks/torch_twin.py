@@ -2,8 +2,8 @@
 
   python benchmarks/torch_twin.py [--models demo,default,dcgan] [--steps 10] [--batch demo=32]
 
-Models: demo and default are the U-Nets of configs/ddpm_fmnist.py (:demo and the full
-config), dcgan the textbook DCGAN of configs/dcgan_seed.py, dcgan_bn the batch-norm + EMA
+Models: demo, demo_v and default are the U-Nets of configs/ddpm_fmnist.py (:demo, :demo_v
+the earlier 0.69M-parameter demo, and the full config), dcgan the textbook DCGAN of configs/dcgan_seed.py, dcgan_bn the batch-norm + EMA
 DCGAN of configs/dcgan_fmnist.py. The twin (torch_twin_models.py, torch_twin_steps.py, paired
 with jaxgen in torch_twin_pair.py) starts from jaxgen's initial parameters and does the same
 step: loss, clipping, AdamW, EMA.
@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODELS = {"demo": "configs/ddpm_fmnist.py:demo", "default": "configs/ddpm_fmnist.py",
+MODELS = {"demo": "configs/ddpm_fmnist.py:demo", "demo_v": "configs/ddpm_fmnist.py:demo_v",
+          "default": "configs/ddpm_fmnist.py",
           "dcgan": "configs/dcgan_seed.py", "dcgan_bn": "configs/dcgan_fmnist.py"}
 CHECK_TOLERANCE = 1e-3  # max |jax - torch| relative to max |jax|, float32 rounding
 
