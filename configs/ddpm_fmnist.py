@@ -4,7 +4,7 @@ Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   (none)  the real run:  python train.py --config=configs/ddpm_fmnist.py --workdir=runs/ddpm
   demo    `make demo`: 1,500 steps of a 0.27M-parameter U-Net (widths 16 / 32 / 32,
           self-attention in the middle block only), v-prediction, learning rate 8e-3: FD 32.4
-          on 2,000 samples, as the earlier 0.69M demo at lr 4e-3 (32.35) with a 1.27x faster
+          on 2,000 samples, as the earlier 0.69M demo at lr 4e-3 (32.35) with a 1.3x faster
           step (README "Speed on CPU"); sampled with DPM-Solver++(2M) on 10 `edm` steps (as good
           as 20 Karras steps and 1,000 DDPM steps; README "Fast sampling"); no grid at the end of
           training (make demo draws it with sample.py)
