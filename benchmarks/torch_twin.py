@@ -3,10 +3,10 @@
   python benchmarks/torch_twin.py [--models demo,default,dcgan] [--steps 10] [--batch demo=32]
 
 Models: demo, demo_v and default are the U-Nets of configs/ddpm_fmnist.py (:demo, :demo_v
-the earlier 0.69M-parameter demo, and the full config), dcgan the textbook DCGAN of configs/dcgan_seed.py, dcgan_bn the batch-norm + EMA
-DCGAN of configs/dcgan_fmnist.py. The twin (torch_twin_models.py, torch_twin_steps.py, paired
-with jaxgen in torch_twin_pair.py) starts from jaxgen's initial parameters and does the same
-step: loss, clipping, AdamW, EMA.
+the earlier 0.69M-parameter demo, and the full config), dcgan the textbook DCGAN of
+configs/dcgan_seed.py, dcgan_bn the batch-norm + EMA DCGAN of configs/dcgan_fmnist.py. The
+twin (torch_twin_models.py, torch_twin_steps.py, paired with jaxgen in torch_twin_pair.py)
+starts from jaxgen's initial parameters and does the same step: loss, clipping, AdamW, EMA.
 Before timing, the script asserts that both have the same parameter count and compute the
 same outputs (on randomly perturbed parameters, so every weight and bias counts).
 

@@ -5,9 +5,10 @@ Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   demo    `make demo`: 1,500 steps of a 0.27M-parameter U-Net (widths 16 / 32 / 32,
           self-attention in the middle block only), v-prediction, learning rate 1.2e-2: FD
           30.4 on 2,000 samples (8e-3: 32.4, 1.6e-2: 30.1; the earlier 0.69M demo at 4e-3:
-          32.35, with a 1.3x slower step; README "Speed on CPU"); sampled with DPM-Solver++(2M) on 10 `edm` steps (as good
-          as 20 Karras steps and 1,000 DDPM steps; README "Fast sampling"); no grid at the end of
-          training (make demo draws it with sample.py)
+          32.35, with a 1.3x slower step; README "Speed on CPU"); sampled with
+          DPM-Solver++(2M) on 10 `edm` steps (as good as 20 Karras steps and 1,000 DDPM steps;
+          README "Fast sampling"); no grid at the end of training (make demo draws it with
+          sample.py)
   demo_v  the earlier demo recipe (learning rate 1e-3, 20 Karras steps): the teacher the
           distillation, pruning, compression and editing results in the README were measured on
   smoke   seconds; used by the tests
