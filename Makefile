@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 TWIN_ARGS ?=
 
-.PHONY: demo test test-slow data bench bench-twin bench-samplers clean venv
+.PHONY: demo test test-slow data onednn bench bench-twin bench-samplers clean venv
 
 venv: $(STAMP)
 
@@ -32,9 +32,19 @@ $(FMNIST)/train-images-idx3-ubyte.gz:
 	dpkg -x data/deb/dataset-fashion-mnist_*.deb data/debian
 	test -f $@
 
+# oneDNN convolutions for the CPU back-end (jaxgen/kernels/onednn.py): Debian's libdnnl,
+# unpacked without root, and the XLA FFI kernels compiled against it with g++. If the build
+# fails, jaxgen runs XLA's own (slower) convolutions; tests/kernels/test_onednn.py fails then.
+ONEDNN := build/onednn/libjaxgen_onednn.so
+onednn: $(ONEDNN)
+
+$(ONEDNN): jaxgen/kernels/conv_onednn.cc jaxgen/kernels/build_onednn.sh $(STAMP)
+	sh jaxgen/kernels/build_onednn.sh $(PY) build/onednn \
+	  || echo "onednn: not built; jaxgen uses XLA's own convolutions (slower on CPU)"
+
 # Train, then in one process score 2,000 samples against the test split (FD) and sample a grid;
 # print time and FD.
-demo: venv data
+demo: venv data onednn
 	@start=$$(date +%s); \
 	$(PY) train.py --config=configs/ddpm_fmnist.py:demo --workdir=$(DEMO_DIR) && \
 	$(PY) sample.py --workdir=$(DEMO_DIR) --eval --eval_num=2000 --no-eval_bpd \
@@ -44,21 +54,21 @@ demo: venv data
 	{r[\"baseline\"][\"fd\"]:.1f}); grid $(DEMO_DIR)/grid.png')" && \
 	echo "demo: $$(( $$(date +%s) - start )) s from start to here"
 
-test: venv data
+test: venv data onednn
 	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-test-slow: venv data
+test-slow: venv data onednn
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 # The PyTorch twin runs when PyTorch is installed (`make bench-twin` installs it).
-bench: venv data
+bench: venv data onednn
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/scaling.py
 	@if $(PY) -c "import torch" 2>/dev/null; then $(PY) benchmarks/torch_twin.py; \
 	  else echo "benchmarks/torch_twin.py skipped: no PyTorch; make bench-twin installs it"; fi
 
 # jaxgen's train steps against a PyTorch eager twin, interleaved in one process.
-bench-twin: venv data
+bench-twin: venv data onednn
 	$(PY) -m pip install --quiet -e '.[twin]'
 	$(PY) benchmarks/torch_twin.py $(TWIN_ARGS)
 

@@ -16,7 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.models.layers import Dtype, in_float32
+from jaxgen import kernels
+from jaxgen.models.layers import Conv, Dtype, in_float32
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -33,7 +34,7 @@ def _strided_conv(y, kernel, stride: int, padding: int):
     """The adjoint: the plain stride-s conv with the kernel flipped and its in/out swapped,
     (B, H', W', C_out) -> (B, H, W, C_in)."""
     adjoint = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)          # (k, k, C_out, C_in)
-    return jax.lax.conv_general_dilated(y, adjoint, (stride, stride),
+    return kernels.conv_general_dilated(y, adjoint, (stride, stride),
                                         ((padding, padding), (padding, padding)),
                                         dimension_numbers=_DIMS)
 
@@ -164,7 +165,7 @@ class Discriminator(nn.Module):
         c, init = self.config, nn.initializers.normal(self.config.init_std)
         dtype = jnp.dtype(c.dtype)
         lrelu = functools.partial(nn.leaky_relu, negative_slope=0.2)
-        conv = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
+        conv = functools.partial(Conv, kernel_size=(4, 4), strides=(2, 2),
                                  padding=((1, 1), (1, 1)), kernel_init=init, dtype=dtype)
         h = lrelu(self._layer(conv(c.d_ch, name="conv1"), x.astype(dtype), update_stats))
         h = lrelu(self._layer(conv(2 * c.d_ch, name="conv2"), h, update_stats))  # (B, S/4, S/4, 2d)

@@ -7,6 +7,7 @@ DCGAN step, see jaxgen/models/dcgan.py).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -14,7 +15,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen import kernels
+
 Dtype = Any
+
+# nn.Conv (same parameters) whose weight gradient runs on oneDNN on CPU (jaxgen/kernels/onednn.py).
+Conv = functools.partial(nn.Conv, conv_general_dilated=kernels.conv_general_dilated)
 
 
 def sinusoidal_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
@@ -114,14 +120,14 @@ class ResBlock(nn.Module):
         c_in, c_out = x.shape[-1], self.out_channels or x.shape[-1]
         c_mid = inner_width(c_out, self.mid_ratio, self.num_groups)
         h = nn.silu(group_norm(x, self.num_groups, self.dtype, "norm1"))
-        h = nn.Conv(c_mid, (3, 3), dtype=self.dtype, name="conv1")(h)
+        h = Conv(c_mid, (3, 3), dtype=self.dtype, name="conv1")(h)
         if temb is not None:
             proj = nn.Dense(c_mid, dtype=self.dtype, name="temb_proj")(nn.silu(temb))
             h = h + proj[:, None, None, :]                            # (B, 1, 1, C_mid)
         groups2 = c_mid // group_size(c_out, self.num_groups)
         h = nn.silu(group_norm(h, groups2, self.dtype, "norm2"))
         h = nn.Dropout(self.dropout)(h, deterministic=not train)      # uses the 'dropout' rng
-        h = nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv2")(h)
+        h = Conv(c_out, (3, 3), dtype=self.dtype, name="conv2")(h)
         if c_in != c_out:  # 1x1 conv ("NIN") as a Dense: its weight gradient is a plain matmul,
             x = nn.Dense(c_out, dtype=self.dtype, name="skip")(x)  # ~3x faster on XLA:CPU
         out = x + h
@@ -156,7 +162,7 @@ class Downsample(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         c_out = self.out_channels or x.shape[-1]
-        return nn.Conv(c_out, (3, 3), strides=(2, 2), padding="SAME", dtype=self.dtype,
+        return Conv(c_out, (3, 3), strides=(2, 2), padding="SAME", dtype=self.dtype,
                        name="conv")(x.astype(self.dtype))
 
 
@@ -170,7 +176,7 @@ class Upsample(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         c_out = self.out_channels or x.shape[-1]
         x = upsample_nearest(x.astype(self.dtype), 2)
-        return nn.Conv(c_out, (3, 3), dtype=self.dtype, name="conv")(x)
+        return Conv(c_out, (3, 3), dtype=self.dtype, name="conv")(x)
 
 
 def add_conditioning(temb: jax.Array, label: jax.Array | None, context, *, num_classes: int,

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.models.attention import CrossAttnBlock
-from jaxgen.models.layers import (AttnBlock, Downsample, ResBlock, Upsample, add_conditioning,
-                                  depth_to_space, group_norm, sinusoidal_embedding,
-                                  space_to_depth)
+from jaxgen.models.layers import (AttnBlock, Conv, Downsample, ResBlock, Upsample,
+                                  add_conditioning, depth_to_space, group_norm,
+                                  sinusoidal_embedding, space_to_depth)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +63,12 @@ class UNet(nn.Module):
         self._check_input(x)
         temb = self._embed(jnp.broadcast_to(t, x.shape[:1]), label, context)  # (B, 4ch)
         x = space_to_depth(x, cfg.patch)                              # (B, H/p, W/p, p*p*C)
-        h = nn.Conv(cfg.ch, (3, 3), dtype=self.compute_dtype, name="conv_in")(x)
+        h = Conv(cfg.ch, (3, 3), dtype=self.compute_dtype, name="conv_in")(x)
         h, skips = self._down(h, temb, train, context)
         h = self._middle(h, temb, train, context)
         h = self._up(h, temb, skips, train, context)
         h = nn.silu(group_norm(h, cfg.num_groups, self.compute_dtype, "norm_out"))
-        out = nn.Conv(cfg.out_channels * cfg.patch ** 2, (3, 3), dtype=self.compute_dtype,
+        out = Conv(cfg.out_channels * cfg.patch ** 2, (3, 3), dtype=self.compute_dtype,
                       kernel_init=nn.initializers.zeros, name="conv_out")(h)
         return depth_to_space(out, cfg.patch).astype(jnp.float32)
 

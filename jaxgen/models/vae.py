@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.models.layers import Downsample, ResBlock, Upsample, group_norm
+from jaxgen.models.layers import Conv, Downsample, ResBlock, Upsample, group_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Encoder(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         c, dtype = self.config, jnp.dtype(self.config.dtype)
-        h = nn.Conv(c.ch * c.ch_mult[0], (3, 3), dtype=dtype, name="conv_in")(x.astype(dtype))
+        h = Conv(c.ch * c.ch_mult[0], (3, 3), dtype=dtype, name="conv_in")(x.astype(dtype))
         h = nn.silu(h)                                                       # (B, S, S, ch)
         for level, mult in enumerate(c.ch_mult):
             if level:
@@ -85,7 +85,7 @@ class Decoder(nn.Module):
                 h = nn.silu(Upsample(c.ch * c.ch_mult[level - 1], dtype=dtype,
                                      name=f"up_{level}")(h))
         h = nn.silu(group_norm(h, c.num_groups, dtype, "norm_out"))
-        out = nn.Conv(2 * c.channels, (3, 3), dtype=dtype, name="conv_out")(h)  # (B, S, S, 2C)
+        out = Conv(2 * c.channels, (3, 3), dtype=dtype, name="conv_out")(h)  # (B, S, S, 2C)
         mean, log_scale = jnp.split(out.astype(jnp.float32), 2, axis=-1)
         return mean, log_scale
 

@@ -1,0 +1,4 @@
+"""Native kernels that XLA:CPU lacks, each behind a drop-in for the `lax` function it speeds up."""
+from jaxgen.kernels.onednn import conv_general_dilated
+
+__all__ = ["conv_general_dilated"]

@@ -1,0 +1,164 @@
+"""Convolution weight gradients on oneDNN for the CPU back-end.
+
+XLA:CPU computes the weight gradient of a small 3x3 convolution (28x28 images, 16-48 channels)
+2-4x slower than oneDNN, the library PyTorch runs on CPU; in the demo U-Net's train step those
+gradients are about a third of the time (README "Speed on CPU"). `conv_general_dilated` here is
+`lax.conv_general_dilated` with a custom VJP: the forward pass and the input gradient stay XLA's,
+and on CPU the weight gradient is an XLA FFI custom call into oneDNN (conv_onednn.cc). On other
+back-ends, for other dtypes or layouts, or when the library is not built, it is XLA's own
+convolution throughout. Results differ from XLA's only by float rounding (the sum over the
+batch and pixels is taken in another order).
+
+The library is built by `make onednn` (part of `make demo` and `make test`; needs g++ and
+Debian's libdnnl packages) into build/onednn/. JAXGEN_ONEDNN=0 turns it off; JAXGEN_ONEDNN=PATH
+loads the library at PATH. Being a custom VJP, a convolution here supports reverse-mode
+differentiation (grad, vjp), vmap and jit, but not forward-mode (jvp): set JAXGEN_ONEDNN=0 for
+that.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+ENV = "JAXGEN_ONEDNN"
+LIBRARY = Path(__file__).resolve().parents[2] / "build" / "onednn" / "libjaxgen_onednn.so"
+TARGETS = {"forward": "JaxgenConvForward", "input_grad": "JaxgenConvBackwardData",
+           "weight_grad": "JaxgenConvBackwardWeights"}
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+@functools.cache
+def version() -> str | None:
+    """The oneDNN version in use, after loading the library and registering its FFI target;
+    None when it is turned off or not built. A library named in JAXGEN_ONEDNN must load."""
+    setting = os.environ.get(ENV, "")
+    if setting == "0":
+        return None
+    path = Path(setting) if setting else LIBRARY
+    if not path.exists():
+        if setting:
+            raise FileNotFoundError(f"{ENV}={setting}: no such file; build it with `make onednn`, "
+                                    f"or set {ENV}=0 for XLA's own convolutions")
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as e:
+        if setting:
+            raise OSError(f"{ENV}={setting} does not load: {e}; rebuild it with `make onednn`, "
+                          f"or set {ENV}=0") from e
+        warnings.warn(f"{path} does not load ({e}); using XLA's convolutions. Rebuild it with "
+                      f"`make onednn`, or set {ENV}=0 to silence this", stacklevel=2)
+        return None
+    for name, symbol in TARGETS.items():
+        jax.ffi.register_ffi_target(f"jaxgen_onednn_conv_{name}",
+                                    jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
+    lib.JaxgenOnednnVersion.restype = ctypes.c_char_p
+    return lib.JaxgenOnednnVersion().decode()
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                         batch_group_count=1, precision=None, preferred_element_type=None):
+    """`lax.conv_general_dilated`, same signature and result; see the module docstring."""
+    fused = (version() is not None and lhs.ndim == 4 and rhs.ndim == 4
+             and lhs.dtype == rhs.dtype == jnp.float32
+             and feature_group_count == batch_group_count == 1
+             and preferred_element_type in (None, jnp.float32)
+             and all(d == 1 for d in (lhs_dilation or ()) + (rhs_dilation or ()))
+             and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+             == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC))
+    if not fused:
+        return lax.conv_general_dilated(
+            lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+            feature_group_count, batch_group_count, precision, preferred_element_type)
+    if isinstance(padding, str):
+        padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+    return _conv(lhs, rhs, tuple(window_strides), tuple(tuple(p) for p in padding), precision)
+
+
+def _xla_conv(x, kernel, strides, padding, precision):
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=NHWC,
+                                    precision=precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, kernel, strides, padding, precision):
+    onednn = functools.partial(_call, "forward", x.shape[:1] + _out_hw(x, kernel, strides,
+                                                                       padding) + kernel.shape[3:],
+                               strides=strides, padding=padding)
+    xla = functools.partial(_xla_conv, strides=strides, padding=padding, precision=precision)
+    return lax.platform_dependent(x, kernel, cpu=onednn, default=xla)
+
+
+def _out_hw(x, kernel, strides, padding):
+    return tuple((size + lo + hi - k) // s + 1
+                 for size, k, s, (lo, hi) in zip(x.shape[1:3], kernel.shape[:2], strides, padding))
+
+
+def _conv_fwd(x, kernel, strides, padding, precision):
+    return _conv(x, kernel, strides, padding, precision), (x, kernel)
+
+
+def _conv_bwd(strides, padding, precision, residuals, dy):
+    x, kernel = residuals
+    conv = functools.partial(_xla_conv, strides=strides, padding=padding, precision=precision)
+    xla_dx = lambda dy, k: jax.vjp(lambda x: conv(x, k), x)[1](dy)[0]  # noqa: E731
+    xla_dw = lambda x, dy: jax.vjp(lambda k: conv(x, k), kernel)[1](dy)[0]  # noqa: E731
+    call = functools.partial(_call, strides=strides, padding=padding)
+    dx = lax.platform_dependent(dy, kernel, default=xla_dx, cpu=functools.partial(
+        call, "input_grad", x.shape, varying=_varying(x)))
+    dw = lax.platform_dependent(x, dy, default=xla_dw, cpu=functools.partial(
+        call, "weight_grad", kernel.shape, varying=_varying(kernel)))
+    return dx, dw
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def _call(name, out_shape, a, b, *, strides, padding, varying=None):
+    """One oneDNN pass as an FFI call: forward (x, kernel) -> y, input_grad (dy, kernel) -> dx,
+    weight_grad (x, dy) -> dkernel, for `lax.conv_general_dilated(x, kernel, strides, padding,
+    dimension_numbers=NHWC)` with explicit padding pairs. Inside shard_map, a gradient is
+    summed over the mesh axes its primal does not vary over (`varying`), as JAX's own
+    transpose of the convolution does."""
+    if version() is None:
+        raise RuntimeError(f"the oneDNN library is not loaded ({ENV}={os.environ.get(ENV)!r}, "
+                           f"default {LIBRARY}); build it with `make onednn`")
+    (top, bottom), (left, right) = padding
+    a, b = _same_varying_axes(a, b)
+    out = jax.typeof(a).update(shape=out_shape, dtype=jnp.float32, weak_type=False)
+    call = jax.ffi.ffi_call(f"jaxgen_onednn_conv_{name}", out, vmap_method="sequential")
+    y = call(a, b, stride_h=np.int64(strides[0]), stride_w=np.int64(strides[1]),
+             pad_top=np.int64(top), pad_bottom=np.int64(bottom), pad_left=np.int64(left),
+             pad_right=np.int64(right))
+    summed = _varying(y) - varying if varying is not None else ()
+    return lax.psum(y, tuple(summed)) if summed else y
+
+
+def _varying(x) -> frozenset:
+    return jax.typeof(x).manual_axis_type.varying
+
+
+def _same_varying_axes(a, b):
+    """Inside shard_map, both operands (and so the result) vary over the mesh axes either varies
+    over, as XLA's own convolution's result would."""
+    va, vb = _varying(a), _varying(b)
+    if vb - va:
+        a = lax.pcast(a, tuple(vb - va), to="varying")
+    if va - vb:
+        b = lax.pcast(b, tuple(va - vb), to="varying")
+    return a, b
+
+
+def weight_grad(x, dy, kernel_shape, strides, padding):
+    """The gradient of sum(conv(x, k) * dy) in k on oneDNN: x (B, H, W, Ci), dy (B, Ho, Wo,
+    Co), `kernel_shape` (KH, KW, Ci, Co)."""
+    return _call("weight_grad", kernel_shape, x, dy, strides=strides, padding=padding)
