@@ -1,19 +1,20 @@
-"""Convolution weight gradients on oneDNN for the CPU back-end.
+"""Convolutions on oneDNN for the CPU back-end.
 
-XLA:CPU computes the weight gradient of a small 3x3 convolution (28x28 images, 16-48 channels)
-2-4x slower than oneDNN, the library PyTorch runs on CPU; in the demo U-Net's train step those
-gradients are about a third of the time (README "Speed on CPU"). `conv_general_dilated` here is
-`lax.conv_general_dilated` with a custom VJP: the forward pass and the input gradient stay XLA's,
-and on CPU the weight gradient is an XLA FFI custom call into oneDNN (conv_onednn.cc). On other
-back-ends, for other dtypes or layouts, or when the library is not built, it is XLA's own
-convolution throughout. Results differ from XLA's only by float rounding (the sum over the
-batch and pixels is taken in another order).
+XLA:CPU computes small 3x3 convolutions (28x28 images, 16-48 channels) 2-4x slower than oneDNN,
+the library PyTorch runs on CPU, and their weight gradients are the worst (README "Speed on
+CPU"). `conv_general_dilated` here is `lax.conv_general_dilated` with a custom VJP whose three
+passes (forward, input gradient, weight gradient) are, on CPU, XLA FFI custom calls into oneDNN
+(conv_onednn.cc). Each call splits the batch over XLA's own CPU threads, one single-threaded
+oneDNN call per part, so that it shares the cores with the rest of the step instead of
+competing with it. On other back-ends, for other dtypes, layouts, groups or dilations, or when
+the library is not built, it is XLA's own convolution throughout. Results differ from XLA's
+only by float rounding (sums are taken in another order; measured 1e-6 relative).
 
 The library is built by `make onednn` (part of `make demo` and `make test`; needs g++ and
 Debian's libdnnl packages) into build/onednn/. JAXGEN_ONEDNN=0 turns it off; JAXGEN_ONEDNN=PATH
 loads the library at PATH. Being a custom VJP, a convolution here supports reverse-mode
-differentiation (grad, vjp), vmap and jit, but not forward-mode (jvp): set JAXGEN_ONEDNN=0 for
-that.
+differentiation (grad, vjp), vmap, jit and shard_map, but not forward-mode (jvp): set
+JAXGEN_ONEDNN=0 for that.
 """
 from __future__ import annotations
 
