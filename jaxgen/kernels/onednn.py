@@ -18,6 +18,7 @@ JAXGEN_ONEDNN=0 for that.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -34,6 +35,7 @@ LIBRARY = Path(__file__).resolve().parents[2] / "build" / "onednn" / "libjaxgen_
 TARGETS = {"forward": "JaxgenConvForward", "input_grad": "JaxgenConvBackwardData",
            "weight_grad": "JaxgenConvBackwardWeights"}
 NHWC = ("NHWC", "HWIO", "NHWC")
+_xla_only = False
 
 
 @functools.cache
@@ -65,11 +67,23 @@ def version() -> str | None:
     return lib.JaxgenOnednnVersion().decode()
 
 
+@contextlib.contextmanager
+def xla_only():
+    """Convolutions traced inside this context are XLA's own (for side-by-side timings:
+    benchmarks/onednn_ab.py)."""
+    global _xla_only
+    before, _xla_only = _xla_only, True
+    try:
+        yield
+    finally:
+        _xla_only = before
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          batch_group_count=1, precision=None, preferred_element_type=None):
     """`lax.conv_general_dilated`, same signature and result; see the module docstring."""
-    fused = (version() is not None and lhs.ndim == 4 and rhs.ndim == 4
+    fused = (not _xla_only and version() is not None and lhs.ndim == 4 and rhs.ndim == 4
              and lhs.dtype == rhs.dtype == jnp.float32
              and feature_group_count == batch_group_count == 1
              and preferred_element_type in (None, jnp.float32)

@@ -89,6 +89,16 @@ def test_other_convolutions_are_xlas_own(case):
     np.testing.assert_array_equal(jax.jit(mine)(x, w), lax.conv_general_dilated(x, w, **kw))
 
 
+def test_xla_only_traces_xlas_own_convolutions():
+    x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+
+    def loss(x, w):
+        return jnp.sum(onednn.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC))
+    with onednn.xla_only():
+        assert custom_calls(jax.value_and_grad(loss, (0, 1)), x, w) == 0
+    assert custom_calls(jax.value_and_grad(loss, (0, 1)), x, w) == 3
+
+
 def test_vmap_of_the_gradient_equals_xla():
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
     xs = jax.random.normal(keys[0], (3, 2, 6, 6, 2))

@@ -1,0 +1,17 @@
+"""benchmarks/onednn_ab.py on the smoke U-Net: both steps built, oneDNN's custom calls only in
+one of them, the same state after one step up to float rounding."""
+import json
+
+from conftest import load_script
+
+
+def test_onednn_ab_compares_the_two_steps(tmp_path, capsys):
+    out = tmp_path / "ab.json"
+    load_script("benchmarks/onednn_ab.py").main(
+        ["--configs", "configs/ddpm_fmnist.py:smoke", "--steps", "2", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == result
+    (row,) = result["results"]
+    assert row["custom_calls"]["xla"] == 0 and row["custom_calls"]["onednn"] > 0
+    assert 0 < row["max_rel_state_diff_after_one_step"] < 1e-4
+    assert row["onednn_ms"] > 0 and row["xla_ms"] > 0
