@@ -2,9 +2,12 @@
 one of them, the same state after one step up to float rounding."""
 import json
 
+import pytest
+
 from conftest import load_script
 
 
+@pytest.mark.slow  # compiles two smoke train steps (30-50 s); tests/kernels covers the kernels
 def test_onednn_ab_compares_the_two_steps(tmp_path, capsys):
     out = tmp_path / "ab.json"
     load_script("benchmarks/onednn_ab.py").main(

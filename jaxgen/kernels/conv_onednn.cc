@@ -56,6 +56,13 @@ struct Plan {
   size_t scratchpad_bytes = 0;
 };
 
+template <class Primitive, class PrimitiveDesc>
+void Fill(Plan& plan, const PrimitiveDesc& pd, const dnnl::memory::desc& weights) {
+  plan.primitive = Primitive(pd);
+  plan.weights = weights;
+  plan.scratchpad_bytes = pd.scratchpad_desc().get_size();
+}
+
 std::unique_ptr<Plan> MakePlan(const Problem& p) {
   auto& engine = Engine();
   auto plan = std::make_unique<Plan>();
@@ -71,25 +78,19 @@ std::unique_ptr<Plan> MakePlan(const Problem& p) {
                                       plan->dst, p.strides, p.pad_l, p.pad_r),
       attr, engine);
   if (p.pass == kForward) {
-    plan->primitive = dnnl::convolution_forward(fwd);
-    plan->weights = fwd.weights_desc();
-    plan->scratchpad_bytes = fwd.scratchpad_desc().get_size();
+    Fill<dnnl::convolution_forward>(*plan, fwd, fwd.weights_desc());
   } else if (p.pass == kBackwardData) {
     auto bwd = dnnl::convolution_backward_data::primitive_desc(
         dnnl::convolution_backward_data::desc(algo, plan->src, any, plan->dst, p.strides,
                                               p.pad_l, p.pad_r),
         attr, engine, fwd);
-    plan->primitive = dnnl::convolution_backward_data(bwd);
-    plan->weights = bwd.weights_desc();
-    plan->scratchpad_bytes = bwd.scratchpad_desc().get_size();
+    Fill<dnnl::convolution_backward_data>(*plan, bwd, bwd.weights_desc());
   } else {
     auto bwd = dnnl::convolution_backward_weights::primitive_desc(
         dnnl::convolution_backward_weights::desc(algo, plan->src, any, plan->dst, p.strides,
                                                  p.pad_l, p.pad_r),
         attr, engine, fwd);
-    plan->primitive = dnnl::convolution_backward_weights(bwd);
-    plan->weights = bwd.diff_weights_desc();
-    plan->scratchpad_bytes = bwd.scratchpad_desc().get_size();
+    Fill<dnnl::convolution_backward_weights>(*plan, bwd, bwd.diff_weights_desc());
   }
   if (plan->weights != plan->user_weights) {
     bool to_user = p.pass == kBackwardWeights;
