@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -119,9 +120,9 @@ struct Call {
 };
 
 // Runs the pass on the examples [begin, begin + count) on the calling thread (one OpenMP
-// thread: the calls are spread over XLA's own threads instead). The weight gradient of those
-// examples goes to `w_out`.
-void RunPart(const Call& call, int64_t begin, int64_t count, float* w_out) {
+// thread: the calls are spread over XLA's own threads instead), with the kernel (or, for the
+// weight gradient, the part's output) at `w`.
+void RunPart(const Call& call, int64_t begin, int64_t count, float* w) {
   omp_set_num_threads(1);
   Problem p = call.problem;
   p.src[0] = p.dst[0] = count;
@@ -133,7 +134,7 @@ void RunPart(const Call& call, int64_t begin, int64_t count, float* w_out) {
   dnnl::memory src(plan.src, engine, call.x + begin * p.src[1] * p.src[2] * p.src[3]);
   dnnl::memory dst(plan.dst, engine, call.y + begin * p.dst[1] * p.dst[2] * p.dst[3]);
   Pass pass = p.pass;
-  dnnl::memory user_w(plan.user_weights, engine, pass == kBackwardWeights ? w_out : call.w);
+  dnnl::memory user_w(plan.user_weights, engine, w);
   dnnl::memory plan_w = user_w;
   if (plan.weights_reorder) {
     if (weights.size() < plan.weights.get_size()) weights.resize(plan.weights.get_size());
@@ -182,9 +183,9 @@ ffi::Error Execute(ffi::ThreadPool pool, const Call& call) {
     if (shared->claimed[i].exchange(true)) return;
     int64_t begin = n * i / parts, end = n * (i + 1) / parts;
     try {
-      RunPart(call, begin, end - begin, i == 0 ? call.w : partial.empty() ? nullptr
-                                                                          : partial[i - 1].data());
-    } catch (const dnnl::error& e) {
+      RunPart(call, begin, end - begin,
+              i == 0 || partial.empty() ? call.w : partial[i - 1].data());
+    } catch (const std::exception& e) {  // dnnl::error, or an allocation failing
       std::lock_guard<std::mutex> lock(shared->mu);
       shared->error = e.what();
     }

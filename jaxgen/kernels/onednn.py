@@ -106,16 +106,10 @@ def _xla_conv(x, kernel, strides, padding, precision):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv(x, kernel, strides, padding, precision):
-    onednn = functools.partial(_call, "forward", x.shape[:1] + _out_hw(x, kernel, strides,
-                                                                       padding) + kernel.shape[3:],
-                               strides=strides, padding=padding)
     xla = functools.partial(_xla_conv, strides=strides, padding=padding, precision=precision)
+    onednn = functools.partial(_call, "forward", jax.eval_shape(xla, x, kernel).shape,
+                               strides=strides, padding=padding)
     return lax.platform_dependent(x, kernel, cpu=onednn, default=xla)
-
-
-def _out_hw(x, kernel, strides, padding):
-    return tuple((size + lo + hi - k) // s + 1
-                 for size, k, s, (lo, hi) in zip(x.shape[1:3], kernel.shape[:2], strides, padding))
 
 
 def _conv_fwd(x, kernel, strides, padding, precision):
@@ -143,10 +137,7 @@ def _call(name, out_shape, a, b, *, strides, padding, varying=None):
     weight_grad (x, dy) -> dkernel, for `lax.conv_general_dilated(x, kernel, strides, padding,
     dimension_numbers=NHWC)` with explicit padding pairs. Inside shard_map, a gradient is
     summed over the mesh axes its primal does not vary over (`varying`), as JAX's own
-    transpose of the convolution does."""
-    if version() is None:
-        raise RuntimeError(f"the oneDNN library is not loaded ({ENV}={os.environ.get(ENV)!r}, "
-                           f"default {LIBRARY}); build it with `make onednn`")
+    transpose of the convolution does. Only reached once `version()` has registered them."""
     (top, bottom), (left, right) = padding
     a, b = _same_varying_axes(a, b)
     out = jax.typeof(a).update(shape=out_shape, dtype=jnp.float32, weak_type=False)
@@ -172,8 +163,3 @@ def _same_varying_axes(a, b):
         b = lax.pcast(b, tuple(va - vb), to="varying")
     return a, b
 
-
-def weight_grad(x, dy, kernel_shape, strides, padding):
-    """The gradient of sum(conv(x, k) * dy) in k on oneDNN: x (B, H, W, Ci), dy (B, Ho, Wo,
-    Co), `kernel_shape` (KH, KW, Ci, Co)."""
-    return _call("weight_grad", kernel_shape, x, dy, strides=strides, padding=padding)

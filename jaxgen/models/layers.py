@@ -19,7 +19,7 @@ from jaxgen import kernels
 
 Dtype = Any
 
-# nn.Conv (same parameters) whose weight gradient runs on oneDNN on CPU (jaxgen/kernels/onednn.py).
+# nn.Conv (same parameters) that runs on oneDNN on CPU (jaxgen/kernels/onednn.py).
 Conv = functools.partial(nn.Conv, conv_general_dilated=kernels.conv_general_dilated)
 
 
