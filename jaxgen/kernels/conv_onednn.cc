@@ -4,12 +4,8 @@
 // 2.x, OpenMP threading).
 #include <omp.h>
 
-#include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parts.h"
 #include "oneapi/dnnl/dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
 
@@ -159,50 +156,20 @@ void RunPart(const Call& call, int64_t begin, int64_t count, float* w) {
   stream.wait();
 }
 
-// Splits the batch into one part per thread of XLA's pool. The caller runs part 0, then every
-// part no pool thread has claimed yet (so it never waits on a queue that cannot drain), then
-// waits for the parts the pool claimed. Weight gradients of parts 1.. go to scratch buffers and
-// are summed into the output.
+// Splits the batch over XLA's pool (parts.h). Weight gradients of parts 1.. go to scratch
+// buffers and are summed into the output in a fixed order, so reruns give the same bits.
 ffi::Error Execute(ffi::ThreadPool pool, const Call& call) {
   const Problem& p = call.problem;
   int64_t n = p.src[0];
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), n));
+  int64_t parts = jaxgen::NumParts(pool, n);
   size_t w_size = p.weights[0] * p.weights[1] * p.weights[2] * p.weights[3];
   std::vector<std::vector<float>> partial(p.pass == kBackwardWeights ? parts - 1 : 0,
                                           std::vector<float>(w_size));
-  struct Shared {
-    std::vector<std::atomic<bool>> claimed;
-    std::atomic<int64_t> pending;
-    std::mutex mu;
-    std::condition_variable done;
-    std::string error;
-    explicit Shared(int64_t k) : claimed(k), pending(k) {}
-  };
-  auto shared = std::make_shared<Shared>(parts);
-  auto run = [&call, &partial, n, parts, shared](int64_t i) {
-    if (shared->claimed[i].exchange(true)) return;
-    int64_t begin = n * i / parts, end = n * (i + 1) / parts;
-    try {
-      RunPart(call, begin, end - begin,
-              i == 0 || partial.empty() ? call.w : partial[i - 1].data());
-    } catch (const std::exception& e) {  // dnnl::error, or an allocation failing
-      std::lock_guard<std::mutex> lock(shared->mu);
-      shared->error = e.what();
-    }
-    if (--shared->pending == 0) {
-      std::lock_guard<std::mutex> lock(shared->mu);
-      shared->done.notify_all();
-    }
-  };
-  for (int64_t i = 1; i < parts; ++i) pool.Schedule([run, i, shared] { run(i); });
-  for (int64_t i = 0; i < parts; ++i) run(i);
-  {
-    std::unique_lock<std::mutex> lock(shared->mu);
-    shared->done.wait(lock, [&] { return shared->pending == 0; });
-  }
-  if (!shared->error.empty()) {
-    return ffi::Error::Internal("oneDNN convolution: " + shared->error);
-  }
+  std::string error = jaxgen::RunParts(pool, parts, [&](int64_t i) {
+    int64_t begin = jaxgen::PartBegin(n, i, parts), end = jaxgen::PartBegin(n, i + 1, parts);
+    RunPart(call, begin, end - begin, i == 0 || partial.empty() ? call.w : partial[i - 1].data());
+  });
+  if (!error.empty()) return ffi::Error::Internal("oneDNN convolution: " + error);
   for (const auto& part : partial) {
     for (size_t j = 0; j < w_size; ++j) call.w[j] += part[j];
   }

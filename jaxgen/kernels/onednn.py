@@ -32,8 +32,11 @@ from jax import lax
 
 ENV = "JAXGEN_ONEDNN"
 LIBRARY = Path(__file__).resolve().parents[2] / "build" / "onednn" / "libjaxgen_onednn.so"
-TARGETS = {"forward": "JaxgenConvForward", "input_grad": "JaxgenConvBackwardData",
-           "weight_grad": "JaxgenConvBackwardWeights"}
+TARGETS = {"jaxgen_onednn_conv_forward": "JaxgenConvForward",
+           "jaxgen_onednn_conv_input_grad": "JaxgenConvBackwardData",
+           "jaxgen_onednn_conv_weight_grad": "JaxgenConvBackwardWeights",
+           "jaxgen_group_norm_forward": "JaxgenGroupNormForward",
+           "jaxgen_group_norm_backward": "JaxgenGroupNormBackward"}
 NHWC = ("NHWC", "HWIO", "NHWC")
 _xla_only = False
 
@@ -61,7 +64,7 @@ def version() -> str | None:
                       f"`make onednn`, or set {ENV}=0 to silence this", stacklevel=2)
         return None
     for name, symbol in TARGETS.items():
-        jax.ffi.register_ffi_target(f"jaxgen_onednn_conv_{name}",
+        jax.ffi.register_ffi_target(name,
                                     jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
     lib.JaxgenOnednnVersion.restype = ctypes.c_char_p
     return lib.JaxgenOnednnVersion().decode()

@@ -33,15 +33,34 @@ def sinusoidal_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -
     return jnp.pad(emb, ((0, 0), (0, dim % 2)))                      # (B, dim)
 
 
-def group_norm(x: jax.Array, num_groups: int, dtype: Dtype, name: str) -> jax.Array:
-    """GroupNorm (Wu & He 2018) with the largest group count <= num_groups dividing C.
+class GroupNorm(nn.Module):
+    """flax's nn.GroupNorm (the same parameters, `scale` and `bias` over C; epsilon 1e-6) on
+    float32, optionally followed by SiLU in the same pass; on CPU a native kernel
+    (jaxgen/kernels/group_norm.py). (B, ..., C) -> same."""
+    num_groups: int
+    silu: bool = False
 
-    Computed in float32 even for bfloat16 compute (mixed-precision practice; also flax's
-    GroupNorm rejects bf16 inputs under strict dtype promotion), returned in `dtype`.
-    Call from inside a compact method: it adds the submodule `name`. (B, ..., C) -> same.
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
+        return kernels.group_norm(x, scale, bias, self.num_groups, silu=self.silu)
+
+
+def group_norm(x: jax.Array, num_groups: int, dtype: Dtype, name: str,
+               silu: bool = False) -> jax.Array:
+    """GroupNorm (Wu & He 2018) with the largest group count <= num_groups dividing C, then SiLU
+    if `silu`.
+
+    Computed in float32 even for bfloat16 compute (mixed-precision practice), returned in
+    `dtype`; for float32 the SiLU is taken in the same pass, for bfloat16 after the cast as
+    before. Call from inside a compact method: it adds the submodule `name`. (B, ..., C) -> same.
     """
     groups = math.gcd(num_groups, x.shape[-1])
-    return in_float32(nn.GroupNorm(num_groups=groups, dtype=jnp.float32, name=name), x, dtype)
+    fused = silu and dtype == jnp.float32
+    y = GroupNorm(groups, silu=fused, name=name)(x.astype(jnp.float32)).astype(dtype)
+    return nn.silu(y) if silu and not fused else y
 
 
 def in_float32(norm, x: jax.Array, dtype: Dtype) -> jax.Array:
@@ -119,13 +138,13 @@ class ResBlock(nn.Module):
         x = x.astype(self.dtype)
         c_in, c_out = x.shape[-1], self.out_channels or x.shape[-1]
         c_mid = inner_width(c_out, self.mid_ratio, self.num_groups)
-        h = nn.silu(group_norm(x, self.num_groups, self.dtype, "norm1"))
+        h = group_norm(x, self.num_groups, self.dtype, "norm1", silu=True)
         h = Conv(c_mid, (3, 3), dtype=self.dtype, name="conv1")(h)
         if temb is not None:
             proj = nn.Dense(c_mid, dtype=self.dtype, name="temb_proj")(nn.silu(temb))
             h = h + proj[:, None, None, :]                            # (B, 1, 1, C_mid)
         groups2 = c_mid // group_size(c_out, self.num_groups)
-        h = nn.silu(group_norm(h, groups2, self.dtype, "norm2"))
+        h = group_norm(h, groups2, self.dtype, "norm2", silu=True)
         h = nn.Dropout(self.dropout)(h, deterministic=not train)      # uses the 'dropout' rng
         h = Conv(c_out, (3, 3), dtype=self.dtype, name="conv2")(h)
         if c_in != c_out:  # 1x1 conv ("NIN") as a Dense: its weight gradient is a plain matmul,

@@ -67,7 +67,7 @@ class UNet(nn.Module):
         h, skips = self._down(h, temb, train, context)
         h = self._middle(h, temb, train, context)
         h = self._up(h, temb, skips, train, context)
-        h = nn.silu(group_norm(h, cfg.num_groups, self.compute_dtype, "norm_out"))
+        h = group_norm(h, cfg.num_groups, self.compute_dtype, "norm_out", silu=True)
         out = Conv(cfg.out_channels * cfg.patch ** 2, (3, 3), dtype=self.compute_dtype,
                       kernel_init=nn.initializers.zeros, name="conv_out")(h)
         return depth_to_space(out, cfg.patch).astype(jnp.float32)

@@ -59,7 +59,7 @@ class Encoder(nn.Module):
             for i in range(c.num_res_blocks):                                # (B, S/2^l, ., .)
                 h = ResBlock(c.ch * mult, num_groups=c.num_groups, dtype=dtype,
                              name=f"res_{level}_{i}")(h)
-        h = nn.silu(group_norm(h, c.num_groups, dtype, "norm_out"))
+        h = group_norm(h, c.num_groups, dtype, "norm_out", silu=True)
         h = h.reshape(h.shape[0], -1)                                        # (B, s*s*C_top)
         stats = nn.Dense(2 * c.latent_dim, dtype=dtype, name="fc")(h)        # (B, 2 * latent)
         mu, log_var = jnp.split(stats.astype(jnp.float32), 2, axis=-1)
@@ -84,7 +84,7 @@ class Decoder(nn.Module):
             if level:                                                        # 2x resolution
                 h = nn.silu(Upsample(c.ch * c.ch_mult[level - 1], dtype=dtype,
                                      name=f"up_{level}")(h))
-        h = nn.silu(group_norm(h, c.num_groups, dtype, "norm_out"))
+        h = group_norm(h, c.num_groups, dtype, "norm_out", silu=True)
         out = Conv(2 * c.channels, (3, 3), dtype=dtype, name="conv_out")(h)  # (B, S, S, 2C)
         mean, log_scale = jnp.split(out.astype(jnp.float32), 2, axis=-1)
         return mean, log_scale
