@@ -1,5 +1,5 @@
 """Native kernels that XLA:CPU lacks, each behind a drop-in for the function it speeds up."""
-from jaxgen.kernels.group_norm import group_norm
+from jaxgen.kernels.normalization import group_norm
 from jaxgen.kernels.onednn import conv_general_dilated
 
 __all__ = ["conv_general_dilated", "group_norm"]

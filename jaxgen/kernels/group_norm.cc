@@ -3,7 +3,7 @@
 // reciprocal standard deviation for the backward pass) and the backward pass (dx, dscale,
 // dbias). XLA:CPU runs a GroupNorm as several single-threaded fusions over the activation; here
 // each example is normalised in cache, with the batch split over XLA's threads (parts.h).
-// Registered and called by jaxgen/kernels/group_norm.py.
+// Registered and called by jaxgen/kernels/normalization.py.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -72,8 +72,8 @@ def version() -> str | None:
 
 @contextlib.contextmanager
 def xla_only():
-    """Convolutions traced inside this context are XLA's own (for side-by-side timings:
-    benchmarks/onednn_ab.py)."""
+    """Convolutions and GroupNorms traced inside this context are XLA's own (for side-by-side
+    timings: benchmarks/onednn_ab.py)."""
     global _xla_only
     before, _xla_only = _xla_only, True
     try:

@@ -36,7 +36,7 @@ def sinusoidal_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -
 class GroupNorm(nn.Module):
     """flax's nn.GroupNorm (the same parameters, `scale` and `bias` over C; epsilon 1e-6) on
     float32, optionally followed by SiLU in the same pass; on CPU a native kernel
-    (jaxgen/kernels/group_norm.py). (B, ..., C) -> same."""
+    (jaxgen/kernels/normalization.py). (B, ..., C) -> same."""
     num_groups: int
     silu: bool = False
 

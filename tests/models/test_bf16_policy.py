@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import pytest
 
 from jaxgen.models import UNet, UNetConfig
-from tests.quant.hlo import ops
+from tests.quant.hlo import group_norm_inputs, ops
 
 SMOKE = UNetConfig(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,), num_groups=4)
 
@@ -35,7 +35,7 @@ def test_bfloat16_policy_in_hlo():
     logits = "tensor<2x1x16x16x{}>"  # (B, heads, HW, HW) at the 4x4 level
     assert re.search(r"stablehlo\.exponential .*" + logits.format("f32"), text)
     assert not re.search(r"stablehlo\.exponential .*" + logits.format("bf16"), text)
-    assert "tensor<2x8x8x4x2xf32>" in text  # GroupNorm's (B, H, W, groups, C/groups) in f32
+    assert "tensor<2x8x8x4x2xf32>" in group_norm_inputs(text)  # GroupNorm in float32
 
 
 def test_float32_policy_has_no_bfloat16():

@@ -13,3 +13,18 @@ def ops(text: str) -> list[tuple[str, str, str, str]]:
     found = [m.groups() for m in map(_OP.search, text.splitlines()) if m]
     return [("convolution" if op.startswith("custom_call") else op, *types)
             for op, *types in found]
+
+
+def group_norm_inputs(text: str) -> set[str]:
+    """GroupNorms computed in `text`, each as the tensor its statistics are taken over:
+    'tensor<BxHxWxGxKxT>' (groups G of K channels, element type T). XLA's GroupNorm reshapes
+    to that tensor; on CPU, the native kernel (jaxgen/kernels/normalization.py) is a custom call
+    on (B, H, W, G * K) with the group count as an attribute."""
+    found = set(re.findall(r"tensor<\d+x\d+x\d+x\d+x\d+x\w+>", text))
+    for line in text.splitlines():
+        m = re.search(r"custom_call @jaxgen_group_norm_forward\(.*groups = (\d+) .*:\s*"
+                      r"\(tensor<([\dx]+)x(\d+)x(\w+)>", line)
+        if m:
+            groups, lead, c, t = m.groups()
+            found.add(f"tensor<{lead}x{groups}x{int(c) // int(groups)}x{t}>")
+    return found
