@@ -1,11 +1,11 @@
-"""jaxgen's train step with oneDNN convolutions against the same step with XLA's own, in one
-process, interleaved, as JSON.
+"""jaxgen's train step with its native CPU kernels (oneDNN convolutions, GroupNorm) against the
+same step with XLA's own, in one process, interleaved, as JSON.
 
   python benchmarks/onednn_ab.py [--configs configs/ddpm_fmnist.py:demo ...] [--steps 20]
 
 Per config: both compiled steps (`jax.jit(step_fn(family), donate_argnums=0)`; the XLA one
-traced under `jaxgen.kernels.onednn.xla_only()`), the number of oneDNN custom calls in each,
-the largest relative difference between the states after one step from the same state (float
+traced under `jaxgen.kernels.onednn.xla_only()`), the number of custom calls of each kind in
+each, the largest relative difference between the states after one step from the same state (float
 rounding only), then --steps timed steps of each in alternating order: medians and speed-up =
 XLA time / oneDNN time. Needs the library (`make onednn`).
 """
@@ -49,7 +49,8 @@ def bench(spec: str, steps: int) -> dict:
     lowered = {"onednn": jax.jit(step_fn(family), donate_argnums=0).lower(host, batches[0])}
     with onednn.xla_only():
         lowered["xla"] = jax.jit(step_fn(family), donate_argnums=0).lower(host, batches[0])
-    calls = {k: v.as_text().count("jaxgen_onednn_conv") for k, v in lowered.items()}
+    calls = {k: {kind: v.as_text().count(f"jaxgen_{kind}") for kind in ("onednn_conv", "group_norm")}
+             for k, v in lowered.items()}
     compiled = {k: v.compile() for k, v in lowered.items()}
     after = {k: jax.tree.map(np.asarray, f(host, batches[0])[0]) for k, f in compiled.items()}
     states = {k: jax.tree.map(jax.numpy.array, host) for k in compiled}
