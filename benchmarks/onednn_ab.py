@@ -5,8 +5,8 @@ same step with XLA's own, in one process, interleaved, as JSON.
 
 Per config: both compiled steps (`jax.jit(step_fn(family), donate_argnums=0)`; the XLA one
 traced under `jaxgen.kernels.onednn.xla_only()`), the number of custom calls of each kind in
-each, the largest relative difference between the states after one step from the same state (float
-rounding only), then --steps timed steps of each in alternating order: medians and speed-up =
+each, the largest relative difference between the states after one step from the same state
+(float rounding only), then --steps timed steps of each in alternating order: medians and speed-up =
 XLA time / oneDNN time. Needs the library (`make onednn`).
 """
 from __future__ import annotations
@@ -49,8 +49,9 @@ def bench(spec: str, steps: int) -> dict:
     lowered = {"onednn": jax.jit(step_fn(family), donate_argnums=0).lower(host, batches[0])}
     with onednn.xla_only():
         lowered["xla"] = jax.jit(step_fn(family), donate_argnums=0).lower(host, batches[0])
-    calls = {k: {kind: v.as_text().count(f"jaxgen_{kind}") for kind in ("onednn_conv", "group_norm")}
-             for k, v in lowered.items()}
+    texts = {k: v.as_text() for k, v in lowered.items()}
+    calls = {k: {kind: text.count(f"jaxgen_{kind}") for kind in ("onednn_conv", "group_norm")}
+             for k, text in texts.items()}
     compiled = {k: v.compile() for k, v in lowered.items()}
     after = {k: jax.tree.map(np.asarray, f(host, batches[0])[0]) for k, f in compiled.items()}
     states = {k: jax.tree.map(jax.numpy.array, host) for k in compiled}

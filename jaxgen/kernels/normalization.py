@@ -25,7 +25,7 @@ from jaxgen.kernels import onednn
 def group_norm(x, scale, bias, num_groups: int, epsilon: float = 1e-6, silu: bool = False):
     """silu(GroupNorm(x)) (or GroupNorm(x)) over (B, ..., C) with `num_groups` groups of
     channels, per-channel `scale` and `bias` (C,); flax's nn.GroupNorm results."""
-    native = (not onednn._xla_only and onednn.version() is not None and x.ndim >= 2
+    native = (onednn.enabled() and x.ndim >= 2
               and x.dtype == scale.dtype == bias.dtype == jnp.float32
               and jax.default_backend() == "cpu")  # elsewhere, no custom VJP recomputing flax's
     if not native:
@@ -54,13 +54,15 @@ def _gn(x, scale, bias, num_groups, epsilon, silu):
 
 
 def _gn_fwd(x, scale, bias, num_groups, epsilon, silu):
+    stat = onednn.result_like(x, (x.shape[0], num_groups))
+
     def default(x, scale, bias):
         return (reference(x, scale, bias, num_groups, epsilon, silu),
                 *_stats(x, num_groups, epsilon))
 
     def cpu(x, scale, bias):
-        stat = _like(x, (x.shape[0], num_groups))
-        call = jax.ffi.ffi_call("jaxgen_group_norm_forward", (_like(x, x.shape), stat, stat),
+        call = jax.ffi.ffi_call("jaxgen_group_norm_forward",
+                                (onednn.result_like(x, x.shape), stat, stat),
                                 vmap_method="sequential")
         return call(x, scale, bias, groups=np.int64(num_groups), eps=np.float32(epsilon),
                     silu=silu)
@@ -77,21 +79,16 @@ def _gn_bwd(num_groups, epsilon, silu, residuals, dy):
         return jax.vjp(f, x, scale, bias)[1](dy)
 
     def cpu(x, scale, bias, mean, rstd, dy):
+        like = functools.partial(onednn.result_like, x)
         call = jax.ffi.ffi_call("jaxgen_group_norm_backward",
-                                (_like(x, x.shape), _like(x, scale.shape), _like(x, bias.shape)),
+                                (like(x.shape), like(scale.shape), like(bias.shape)),
                                 vmap_method="sequential")
         dx, dscale, dbias = call(x, scale, bias, mean, rstd, dy, groups=np.int64(num_groups),
                                  silu=silu)
-        # inside shard_map: the parameters' gradients summed over the axes x is split over
-        summed = tuple(onednn._varying(x) - onednn._varying(scale))
-        return (dx, *(lax.psum((dscale, dbias), summed) if summed else (dscale, dbias)))
+        axes = onednn.varying_axes(scale)
+        return dx, onednn.sum_to_primal(dscale, axes), onednn.sum_to_primal(dbias, axes)
 
     return tuple(lax.platform_dependent(x, scale, bias, mean, rstd, dy, cpu=cpu, default=default))
 
 
 _gn.defvjp(_gn_fwd, _gn_bwd)
-
-
-def _like(x, shape):
-    """A float32 result of `shape` that, inside shard_map, varies over the mesh axes x does."""
-    return jax.typeof(x).update(shape=shape, dtype=jnp.float32, weak_type=False)

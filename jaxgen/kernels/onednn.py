@@ -82,11 +82,16 @@ def xla_only():
         _xla_only = before
 
 
+def enabled() -> bool:
+    """Whether jaxgen's native kernels are traced now: the library loads, outside `xla_only`."""
+    return not _xla_only and version() is not None
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          batch_group_count=1, precision=None, preferred_element_type=None):
     """`lax.conv_general_dilated`, same signature and result; see the module docstring."""
-    fused = (not _xla_only and version() is not None and lhs.ndim == 4 and rhs.ndim == 4
+    fused = (enabled() and lhs.ndim == 4 and rhs.ndim == 4
              and lhs.dtype == rhs.dtype == jnp.float32
              and feature_group_count == batch_group_count == 1
              and preferred_element_type in (None, jnp.float32)
@@ -126,9 +131,9 @@ def _conv_bwd(strides, padding, precision, residuals, dy):
     xla_dw = lambda x, dy: jax.vjp(lambda k: conv(x, k), kernel)[1](dy)[0]  # noqa: E731
     call = functools.partial(_call, strides=strides, padding=padding)
     dx = lax.platform_dependent(dy, kernel, default=xla_dx, cpu=functools.partial(
-        call, "input_grad", x.shape, varying=_varying(x)))
+        call, "input_grad", x.shape, varying=varying_axes(x)))
     dw = lax.platform_dependent(x, dy, default=xla_dw, cpu=functools.partial(
-        call, "weight_grad", kernel.shape, varying=_varying(kernel)))
+        call, "weight_grad", kernel.shape, varying=varying_axes(kernel)))
     return dx, dw
 
 
@@ -143,23 +148,35 @@ def _call(name, out_shape, a, b, *, strides, padding, varying=None):
     transpose of the convolution does. Only reached once `version()` has registered them."""
     (top, bottom), (left, right) = padding
     a, b = _same_varying_axes(a, b)
-    out = jax.typeof(a).update(shape=out_shape, dtype=jnp.float32, weak_type=False)
-    call = jax.ffi.ffi_call(f"jaxgen_onednn_conv_{name}", out, vmap_method="sequential")
+    call = jax.ffi.ffi_call(f"jaxgen_onednn_conv_{name}", result_like(a, out_shape),
+                            vmap_method="sequential")
     y = call(a, b, stride_h=np.int64(strides[0]), stride_w=np.int64(strides[1]),
              pad_top=np.int64(top), pad_bottom=np.int64(bottom), pad_left=np.int64(left),
              pad_right=np.int64(right))
-    summed = _varying(y) - varying if varying is not None else ()
-    return lax.psum(y, tuple(summed)) if summed else y
+    return y if varying is None else sum_to_primal(y, varying)
 
 
-def _varying(x) -> frozenset:
+def varying_axes(x) -> frozenset:
+    """The shard_map mesh axes x varies over (empty outside shard_map)."""
     return jax.typeof(x).manual_axis_type.varying
+
+
+def result_like(x, shape):
+    """A float32 FFI result of `shape` that, inside shard_map, varies over the mesh axes x does."""
+    return jax.typeof(x).update(shape=shape, dtype=jnp.float32, weak_type=False)
+
+
+def sum_to_primal(grad, varying: frozenset):
+    """A gradient computed per shard, summed over the mesh axes it varies over and its primal
+    does not (`varying`, the primal's), as JAX's own transposes do inside shard_map."""
+    summed = tuple(varying_axes(grad) - varying)
+    return lax.psum(grad, summed) if summed else grad
 
 
 def _same_varying_axes(a, b):
     """Inside shard_map, both operands (and so the result) vary over the mesh axes either varies
     over, as XLA's own convolution's result would."""
-    va, vb = _varying(a), _varying(b)
+    va, vb = varying_axes(a), varying_axes(b)
     if vb - va:
         a = lax.pcast(a, tuple(vb - va), to="varying")
     if va - vb:

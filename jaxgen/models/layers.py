@@ -59,7 +59,7 @@ def group_norm(x: jax.Array, num_groups: int, dtype: Dtype, name: str,
     """
     groups = math.gcd(num_groups, x.shape[-1])
     fused = silu and dtype == jnp.float32
-    y = GroupNorm(groups, silu=fused, name=name)(x.astype(jnp.float32)).astype(dtype)
+    y = in_float32(GroupNorm(groups, silu=fused, name=name), x, dtype)
     return nn.silu(y) if silu and not fused else y
 
 
