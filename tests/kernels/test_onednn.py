@@ -1,5 +1,6 @@
 """oneDNN convolutions (jaxgen/kernels/onednn.py): the same values and gradients as XLA's
 convolution, used exactly where they apply, and clear errors when the library is missing."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -109,6 +110,43 @@ def test_vmap_of_the_gradient_equals_xla():
             x, w, (1, 1), "SAME", dimension_numbers=NHWC) ** 2), 1), (0, None)))(xs, w)
     np.testing.assert_allclose(grad_w(onednn.conv_general_dilated),
                                grad_w(lax.conv_general_dilated), rtol=1e-5, atol=1e-4)
+
+
+def dense_loss(dot_general, x, w, target):
+    """A Dense over the channels of x with `dot_general`, as nn.Dense calls it."""
+    def loss(x, w):
+        y = dot_general(x, w, (((x.ndim - 1,), (0,)), ((), ())))
+        return jnp.sum(y * target[..., :y.shape[-1]]), y
+    return loss
+
+
+def test_pointwise_dense_equals_lax_dot_general_on_onednn():
+    """A Dense over NHWC channels is a oneDNN 1x1 convolution, all three passes, with
+    lax.dot_general's values and gradients (float rounding)."""
+    keys = jax.random.split(jax.random.PRNGKey(2), 3)
+    x, w = jax.random.normal(keys[0], (5, 7, 7, 24)), jax.random.normal(keys[1], (24, 12))
+    target = jax.random.normal(keys[2], (5, 7, 7, 12))
+    mine = dense_loss(onednn.pointwise_dot_general, x, w, target)
+    want = jax.jit(jax.value_and_grad(dense_loss(lax.dot_general, x, w, target), (0, 1),
+                                      has_aux=True))(x, w)
+    got = jax.jit(jax.value_and_grad(mine, (0, 1), has_aux=True))(x, w)
+    for a, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+        np.testing.assert_allclose(g, a, rtol=1e-5, atol=1e-5 * float(jnp.abs(a).max()))
+    assert custom_calls(jax.value_and_grad(lambda x, w: mine(x, w)[0], (0, 1)), x, w) == 3
+
+
+@pytest.mark.parametrize("case", ["bfloat16", "3-D", "xla_only"])
+def test_other_dense_layers_are_lax_dot_general(case):
+    x, w = jnp.ones((2, 4, 4, 6)) * 0.5, jnp.ones((6, 3)) * 0.25
+    if case == "bfloat16":
+        x, w = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    elif case == "3-D":
+        x = x.reshape(2, 16, 6)
+    loss = dense_loss(onednn.pointwise_dot_general, x, w, jnp.ones(x.shape[:-1] + (3,)))
+    with onednn.xla_only() if case == "xla_only" else contextlib.nullcontext():
+        assert custom_calls(jax.grad(lambda x, w: loss(x, w)[0], (0, 1)), x, w) == 0
+        np.testing.assert_array_equal(jax.jit(loss)(x, w)[1],
+                                      lax.dot_general(x, w, (((x.ndim - 1,), (0,)), ((), ()))))
 
 
 def run_python(code: str, env: dict) -> subprocess.CompletedProcess:
