@@ -12,9 +12,18 @@ default; on the x86 CPUs measured here both are slower for our models' training 
 XLA's own Eigen-based kernels (the demo U-Net step 590 -> 440 ms, see README "Speed on CPU",
 `benchmarks/torch_twin.py`), so both fusion types are emptied. GPU and TPU back-ends ignore
 these flags. Set JAXGEN_CPU_FLAGS=0 to leave them out.
+
+Host memory: XLA:CPU allocates each run's temporary buffer (all of a train step's activations,
+~115 MB for the demo U-Net) with malloc and frees it after the run. glibc serves an allocation
+that large with a fresh mmap, so every step page-faults all of it in again (29k faults and ~70
+ms of kernel time per demo step). `configure` therefore has glibc keep freed memory for reuse:
+one malloc arena (a thread arena maps anything over 64 MB afresh), no mmap'd chunks, no
+trimming. The process keeps its peak heap, which is what the next step needs anyway. Set
+JAXGEN_MALLOC=0 to leave glibc's defaults; other C libraries are left alone.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 
 GPU_DETERMINISTIC = ("--xla_gpu_deterministic_ops", "true")
@@ -32,8 +41,29 @@ def wanted_flags(environ=os.environ) -> list[tuple[str, str]]:
     return flags
 
 
+# glibc's mallopt parameters (malloc.h) and jaxgen's values: see the module docstring.
+MALLOPT = ((-8, 1),              # M_ARENA_MAX
+           (-4, 0),              # M_MMAP_MAX
+           (-1, 2 ** 31 - 1))    # M_TRIM_THRESHOLD
+
+
+def configure_malloc(environ=os.environ) -> bool:
+    """Has glibc's malloc keep and reuse freed memory (module docstring); True if it was set.
+    Takes full effect only before JAX starts its threads: `configure` calls it."""
+    if environ.get("JAXGEN_MALLOC", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 (glibc only)
+    except (OSError, AttributeError):
+        return False
+    return all(libc.mallopt(param, value) == 1 for param, value in MALLOPT)
+
+
 def configure(environ=os.environ) -> str:
-    """Adds jaxgen's flags to environ["XLA_FLAGS"], keeping any the user set; returns it."""
+    """Adds jaxgen's flags to environ["XLA_FLAGS"], keeping any the user set, and sets up malloc
+    (`configure_malloc`); returns the flags."""
+    configure_malloc(environ)
     current = environ.get("XLA_FLAGS", "").split()
     names = {f.split("=")[0] for f in current}
     added = [f"{name}={value}" for name, value in wanted_flags(environ) if name not in names]
