@@ -163,10 +163,10 @@ def cpu_name() -> str:
 
 def main(argv):
     args = parse(argv)
-    torch = require_torch()
     sys.path[:0] = [str(HERE.parent), str(HERE)]
     from jaxgen.utils import xla_flags
-    xla_flags.configure()  # before JAX starts its back-end, as train.py does
+    xla_flags.configure()  # before JAX (or PyTorch) starts its threads, as train.py does
+    torch = require_torch()
     import jax
     import torch_twin_pair as pair  # imports jax, jaxgen and torch
     torch.set_num_threads(args.torch_threads)
