@@ -36,7 +36,7 @@ def get_config(arg=None):
         c.model.update(ch_mult=(1, 2, 2), attn_resolutions=())
         c.optim.lr = 1.6e-2
         c.sample.update(steps=10, spacing="edm")
-        c.train.update(steps=1600, num_samples=0)
+        c.train.update(steps=2000, num_samples=0)
     if arg == "smoke":
         fmnist_smoke(c)
     elif arg not in (None, "demo", "demo_v"):
