@@ -91,10 +91,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          batch_group_count=1, precision=None, preferred_element_type=None):
     """`lax.conv_general_dilated`, same signature and result; see the module docstring."""
-    fused = (enabled() and lhs.ndim == 4 and rhs.ndim == 4
-             and lhs.dtype == rhs.dtype == jnp.float32
+    fused = (_native_operands(lhs, rhs, preferred_element_type) and rhs.ndim == 4
              and feature_group_count == batch_group_count == 1
-             and preferred_element_type in (None, jnp.float32)
              and all(d == 1 for d in (lhs_dilation or ()) + (rhs_dilation or ()))
              and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
              == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC))
@@ -113,14 +111,19 @@ def pointwise_dot_general(lhs, rhs, dimension_numbers, precision=None,
     activation (a 1x1 convolution, e.g. a ResBlock's skip) runs as a oneDNN 1x1 convolution, as
     `conv_general_dilated` does (XLA:CPU computes these matmuls at ~20-40 GFLOP/s, oneDNN's 1x1
     convolution at ~3x that); anything else is lax.dot_general."""
-    pointwise = (enabled() and lhs.ndim == 4 and rhs.ndim == 2
-                 and lhs.dtype == rhs.dtype == jnp.float32
-                 and preferred_element_type in (None, jnp.float32)
+    pointwise = (_native_operands(lhs, rhs, preferred_element_type) and rhs.ndim == 2
                  and tuple(map(tuple, dimension_numbers[0])) == ((3,), (0,))
                  and not any(dimension_numbers[1]))
     if not pointwise:
         return lax.dot_general(lhs, rhs, dimension_numbers, precision, preferred_element_type)
     return _conv(lhs, rhs[None, None], (1, 1), ((0, 0), (0, 0)), precision)
+
+
+def _native_operands(lhs, rhs, preferred_element_type) -> bool:
+    """Whether the kernels are traced now and take these operands: a 4-D float32 activation,
+    a float32 kernel, a float32 result."""
+    return (enabled() and lhs.ndim == 4 and lhs.dtype == rhs.dtype == jnp.float32
+            and preferred_element_type in (None, jnp.float32))
 
 
 def _xla_conv(x, kernel, strides, padding, precision):
