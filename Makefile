@@ -38,7 +38,7 @@ $(FMNIST)/train-images-idx3-ubyte.gz:
 ONEDNN := build/onednn/libjaxgen_onednn.so
 onednn: $(ONEDNN)
 
-$(ONEDNN): jaxgen/kernels/conv_onednn.cc jaxgen/kernels/group_norm.cc jaxgen/kernels/parts.h jaxgen/kernels/build_onednn.sh $(STAMP)
+$(ONEDNN): jaxgen/kernels/conv_onednn.cc jaxgen/kernels/group_norm.cc jaxgen/kernels/optimizer.cc jaxgen/kernels/parts.h jaxgen/kernels/build_onednn.sh $(STAMP)
 	sh jaxgen/kernels/build_onednn.sh $(PY) build/onednn \
 	  || echo "onednn: not built; jaxgen uses XLA's own convolutions (slower on CPU)"
 

@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 from jaxgen.optim import (apply_gradients, ema_update, freeze_groups, learning_rate,
@@ -56,3 +57,47 @@ def test_frozen_groups_get_no_update_and_no_moments():
     assert np.all(np.asarray(new["denoiser"]["w"]) < 1.0)
     moments = [x.size for x in jax.tree.leaves(state.inner_states["frozen"])]
     assert sum(moments) == 0, moments
+
+
+def _trees(seed, scale, shapes):
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
+    return {name: scale * jax.random.normal(k, shape) for (name, shape), k in zip(shapes.items(),
+                                                                                    keys)}
+
+
+SHAPES = {"kernel": (3, 3, 16, 32), "bias": (5,), "big": (150_000,)}  # big: split over threads
+
+
+@pytest.mark.parametrize("grad_clip,weight_decay", [(1.0, 0.0), (1.0, 0.01), (0.0, 0.01)])
+def test_fused_adamw_is_optax_adamw(grad_clip, weight_decay):
+    """FusedAdamW.apply (one native call on CPU) gives optax's chain(clip_by_global_norm, adamw)
+    + apply_updates up to float rounding, over steps that clip and steps that do not, with the
+    same optimiser state (a run resumes on either path)."""
+    tx, _ = make_optimizer(_cfg(warmup_steps=2, grad_clip=grad_clip,
+                                weight_decay=weight_decay), 8)
+    fused = jax.jit(lambda g, s, p: apply_gradients(tx, g, s, p))
+    params = _trees(0, 1.0, SHAPES)
+    assert "jaxgen_adamw" in fused.lower(params, tx.init(params), params).as_text()
+
+    @jax.jit
+    def reference(g, s, p):
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s
+
+    ours, theirs = (params, tx.init(params)), (params, tx.init(params))
+    for step in range(6):
+        grads = _trees(step + 1, 10.0 if step % 2 else 1e-3, SHAPES)  # norm ~400 or ~0.04
+        ours, theirs = fused(grads, ours[1], ours[0]), reference(grads, theirs[1], theirs[0])
+        assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6 * float(np.max(np.abs(b))))
+    assert not np.allclose(ours[0]["kernel"], params["kernel"], rtol=1e-3)  # it did train
+
+
+def test_fused_adamw_falls_back_to_optax_for_bfloat16():
+    tx, _ = make_optimizer(_cfg(lr=0.1, warmup_steps=0, decay="constant"), 10)
+    params = {"w": jnp.ones(4, jnp.bfloat16)}
+    apply = jax.jit(lambda g, s, p: apply_gradients(tx, g, s, p))
+    assert "jaxgen_adamw" not in apply.lower(params, tx.init(params), params).as_text()
+    new, _ = apply(params, tx.init(params), params)
+    assert new["w"].dtype == jnp.bfloat16 and np.all(np.asarray(new["w"]) < 1)

@@ -25,7 +25,7 @@ from jaxgen.families.diffusion_sr import (build_sr_network, make_regression_gene
 from jaxgen.families.text_cond import build_text_network
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models.registry import arch_of, denoiser_config, make_denoiser, tensor_rules
-from jaxgen.optim import apply_gradients, ema_update, freeze_groups, make_optimizer
+from jaxgen.optim import apply_gradients, ema_update, freeze_groups, global_norm, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,7 @@ def build(config, dataset) -> Family:
         new = {**state, "params": params, "opt_state": opt_state}
         if ema_decay > 0:
             new["ema_params"] = ema_update(state["ema_params"], params, state["step"], ema_decay)
-        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
+        metrics = dict(loss=loss, grad_norm=global_norm(grads), lr=lr(state["step"]))
         return new, metrics
 
     _generate, info = make_regression_generate(model, cond) if regression else make_generate(

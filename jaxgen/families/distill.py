@@ -30,7 +30,7 @@ from jaxgen.families.conditioning import Conditioning
 from jaxgen.families.diffusion_sampling import GENERATE_OPTIONS, make_generate
 from jaxgen.families.distill_teacher import check_same_model, load_teacher
 from jaxgen.models.registry import arch_of, make_denoiser
-from jaxgen.optim import apply_gradients, make_optimizer
+from jaxgen.optim import apply_gradients, global_norm, make_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +124,7 @@ def build(config, dataset) -> Family:
         params, opt_state = apply_gradients(tx, grads, opt_state, state["params"])
         new = {**state, "params": params, "opt_state": opt_state,
                "teacher_params": teacher_params}
-        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), lr=lr(step % per_round),
+        metrics = dict(loss=loss, grad_norm=global_norm(grads), lr=lr(step % per_round),
                        student_steps=grids.steps[r].astype(jnp.float32))
         return new, metrics
 

@@ -23,7 +23,7 @@ import optax
 from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.models.dcgan import DCGANConfig, Discriminator, Generator
 from jaxgen import config as config_lib
-from jaxgen.optim import apply_gradients, ema_update, make_optimizer
+from jaxgen.optim import apply_gradients, ema_update, global_norm, make_optimizer
 
 LOSSES = ("non_saturating", "hinge")
 STANDING_BATCH = 1024  # latents whose batch statistics become the EMA generator's BN statistics
@@ -121,7 +121,7 @@ def d_update(p: Parts, state, batch, key, axis_name):
                                   "g", g_stats), "d", d_stats)
     return state, dict(d_loss=loss, d_real=mean_over_batch(jax.nn.sigmoid(l_real), axis_name),
                        d_fake=mean_over_batch(jax.nn.sigmoid(l_fake), axis_name),
-                       d_grad_norm=optax.tree.norm(grads))
+                       d_grad_norm=global_norm(grads))
 
 
 def g_update(p: Parts, state, batch, key, axis_name):
@@ -140,7 +140,7 @@ def g_update(p: Parts, state, batch, key, axis_name):
     if p.ema_decay > 0:
         state["g_ema_params"] = ema_update(state["g_ema_params"], params, state["step"],
                                            p.ema_decay)
-    return state, dict(g_loss=loss, g_grad_norm=optax.tree.norm(grads))
+    return state, dict(g_loss=loss, g_grad_norm=global_norm(grads))
 
 
 def build(config, dataset) -> Family:

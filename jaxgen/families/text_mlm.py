@@ -25,7 +25,7 @@ from jaxgen.families.base import Family, example_keys, mean_over_batch
 from jaxgen.families.text_cond import check_captions
 from jaxgen.models.text import TextConfig, TextEncoder
 from jaxgen import config as config_lib
-from jaxgen.optim import apply_gradients, make_optimizer
+from jaxgen.optim import apply_gradients, global_norm, make_optimizer
 
 
 def model_config(config) -> TextConfig:
@@ -93,7 +93,7 @@ def build(config, dataset) -> Family:
             state["params"], batch, rng, axis_name)
         params, opt_state = apply_gradients(tx, grads, state["opt_state"], state["params"])
         metrics = dict(loss=terms["loss"], mlm_accuracy=terms["accuracy"],
-                       grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
+                       grad_norm=global_norm(grads), lr=lr(state["step"]))
         return {**state, "params": params, "opt_state": opt_state}, metrics
 
     @jax.jit

@@ -23,7 +23,7 @@ from jaxgen.data import batch_at, from_uint8
 from jaxgen.families.base import Family, example_keys, mean_over_batch, sampling_params
 from jaxgen.models.vae import VAE, VAEConfig
 from jaxgen import config as config_lib
-from jaxgen.optim import apply_gradients, ema_update, make_optimizer
+from jaxgen.optim import apply_gradients, ema_update, global_norm, make_optimizer
 
 HALF_BIN = 1.0 / 255.0  # half the width 2/255 of one 8-bit level on the [-1, 1] scale
 MIN_LOG_SCALE = -7.0    # as PixelCNN++: keeps 1/s finite early in training
@@ -110,7 +110,7 @@ def build(config, dataset) -> Family:
         if ema_decay > 0:
             new["ema_params"] = ema_update(state["ema_params"], params, state["step"], ema_decay)
         metrics = dict(loss=loss, **terms, bits_per_dim=bits_per_dim(-terms["elbo"], dims),
-                       grad_norm=optax.tree.norm(grads), lr=lr(state["step"]))
+                       grad_norm=global_norm(grads), lr=lr(state["step"]))
         return new, metrics
 
     @jax.jit

@@ -36,7 +36,10 @@ TARGETS = {"jaxgen_onednn_conv_forward": "JaxgenConvForward",
            "jaxgen_onednn_conv_input_grad": "JaxgenConvBackwardData",
            "jaxgen_onednn_conv_weight_grad": "JaxgenConvBackwardWeights",
            "jaxgen_group_norm_forward": "JaxgenGroupNormForward",
-           "jaxgen_group_norm_backward": "JaxgenGroupNormBackward"}
+           "jaxgen_group_norm_backward": "JaxgenGroupNormBackward",
+           "jaxgen_global_norm": "JaxgenGlobalNorm",
+           "jaxgen_adamw": "JaxgenAdamW",
+           "jaxgen_ema": "JaxgenEma"}
 NHWC = ("NHWC", "HWIO", "NHWC")
 _xla_only = False
 
