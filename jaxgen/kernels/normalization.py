@@ -67,7 +67,7 @@ def _gn_fwd(x, scale, bias, num_groups, epsilon, silu):
         return call(x, scale, bias, groups=np.int64(num_groups), eps=np.float32(epsilon),
                     silu=silu)
 
-    y, mean, rstd = lax.platform_dependent(x, scale, bias, cpu=cpu, default=default)
+    y, mean, rstd = onednn.on_cpu(x, scale, bias, cpu=cpu, default=default)
     return y, (x, scale, bias, mean, rstd)
 
 
@@ -88,7 +88,7 @@ def _gn_bwd(num_groups, epsilon, silu, residuals, dy):
         axes = onednn.varying_axes(scale)
         return dx, onednn.sum_to_primal(dscale, axes), onednn.sum_to_primal(dbias, axes)
 
-    return tuple(lax.platform_dependent(x, scale, bias, mean, rstd, dy, cpu=cpu, default=default))
+    return tuple(onednn.on_cpu(x, scale, bias, mean, rstd, dy, cpu=cpu, default=default))
 
 
 _gn.defvjp(_gn_fwd, _gn_bwd)

@@ -90,6 +90,21 @@ def enabled() -> bool:
     return not _xla_only and version() is not None
 
 
+def cpu_only() -> bool:
+    """Whether CPU is the only back-end JAX has started, so every program runs on CPU."""
+    return set(jax.extend.backend.backends()) == {"cpu"}
+
+
+def on_cpu(*args, cpu, default):
+    """`lax.platform_dependent(*args, cpu=cpu, default=default)`, or `cpu(*args)` alone where
+    CPU is the only back-end (`cpu_only`): platform_dependent traces every branch, and tracing
+    the XLA fallbacks (a convolution's VJP for each gradient) was 70% of the demo train step's
+    tracing time, paid at every start."""
+    if cpu_only():
+        return cpu(*args)
+    return lax.platform_dependent(*args, cpu=cpu, default=default)
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          batch_group_count=1, precision=None, preferred_element_type=None):
@@ -139,7 +154,7 @@ def _conv(x, kernel, strides, padding, precision):
     xla = functools.partial(_xla_conv, strides=strides, padding=padding, precision=precision)
     onednn = functools.partial(_call, "forward", jax.eval_shape(xla, x, kernel).shape,
                                strides=strides, padding=padding)
-    return lax.platform_dependent(x, kernel, cpu=onednn, default=xla)
+    return on_cpu(x, kernel, cpu=onednn, default=xla)
 
 
 def _conv_fwd(x, kernel, strides, padding, precision):
@@ -152,9 +167,9 @@ def _conv_bwd(strides, padding, precision, residuals, dy):
     xla_dx = lambda dy, k: jax.vjp(lambda x: conv(x, k), x)[1](dy)[0]  # noqa: E731
     xla_dw = lambda x, dy: jax.vjp(lambda k: conv(x, k), kernel)[1](dy)[0]  # noqa: E731
     call = functools.partial(_call, strides=strides, padding=padding)
-    dx = lax.platform_dependent(dy, kernel, default=xla_dx, cpu=functools.partial(
+    dx = on_cpu(dy, kernel, default=xla_dx, cpu=functools.partial(
         call, "input_grad", x.shape, varying=varying_axes(x)))
-    dw = lax.platform_dependent(x, dy, default=xla_dw, cpu=functools.partial(
+    dw = on_cpu(x, dy, default=xla_dw, cpu=functools.partial(
         call, "weight_grad", kernel.shape, varying=varying_axes(kernel)))
     return dx, dw
 

@@ -8,9 +8,9 @@ with the same float32 operations in the same order as optax's (the norm is summe
 it and what it scales may differ from optax's by float rounding). The results are aliased to
 the state they replace, so a donated state is updated in place.
 
-`native(...)` says whether these calls apply: the library loads (`make onednn`), the back-end
-is CPU, outside `onednn.xla_only()`, every array float32 and, inside shard_map, varying over the
-same mesh axes. `jaxgen.optim` checks it and otherwise runs optax's own update.
+`native(...)` says whether these calls apply: the library loads (`make onednn`), CPU is the only
+back-end JAX started (`onednn.cpu_only`), outside `onednn.xla_only()`, every array float32 and,
+inside shard_map, varying over the same mesh axes. `jaxgen.optim` checks it and otherwise runs optax's own update.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ ADAMW_SCALARS = ("grad_norm", "max_norm", "one_minus_b1", "b1", "one_minus_b2", 
 def native(*trees) -> bool:
     """Whether the native calls take these trees' arrays (module docstring)."""
     leaves = [x for tree in trees for x in jax.tree.leaves(tree)]
-    return (bool(leaves) and onednn.enabled() and jax.default_backend() == "cpu"
+    return (bool(leaves) and onednn.enabled() and onednn.cpu_only()
             and all(x.dtype == jnp.float32 for x in leaves)
             and len({onednn.varying_axes(x) for x in leaves}) == 1)
 

@@ -154,6 +154,19 @@ def run_python(code: str, env: dict) -> subprocess.CompletedProcess:
                           env={**os.environ, **env}, timeout=120)
 
 
+def test_other_back_ends_keep_xla_fallbacks(monkeypatch):
+    """Where CPU is the only back-end, a pass traces its native call alone; where another runs
+    too, both, behind lax.platform_dependent (each platform lowers its own)."""
+    def trace(x):
+        traced = []
+        jax.jit(lambda x: onednn.on_cpu(x, cpu=lambda x: traced.append("cpu") or x,
+                                        default=lambda x: traced.append("xla") or x)).lower(x)
+        return sorted(traced)
+    assert onednn.cpu_only() and trace(jnp.ones(2)) == ["cpu"]
+    monkeypatch.setattr(onednn, "cpu_only", lambda: False)
+    assert trace(jnp.ones(3)) == ["cpu", "xla"]
+
+
 def test_turned_off_with_jaxgen_onednn_0():
     out = run_python(
         "import jax, jax.numpy as jnp\n"
