@@ -85,10 +85,12 @@ def init_fn(family: Family, seed: int):
 
 
 # XLA options for compiling the initialisation on CPU: it runs once, and its compile (a
-# threefry kernel per parameter) dominated a cold start (demo U-Net: 25 -> 8 CPU-seconds).
+# threefry kernel per parameter) dominated a cold start (demo U-Net: 25 -> 8 CPU-seconds at
+# optimisation level 0; XLA's older fusion emitters then take 6.5 -> 4.3, with the same bits).
 # The values equal an optimised compile's up to float rounding.
 INIT_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0,
-                        "xla_llvm_disable_expensive_passes": True}
+                        "xla_llvm_disable_expensive_passes": True,
+                        "xla_cpu_use_fusion_emitters": False}
 
 
 def make_state(init: Callable[[], State], out_shardings=None) -> State:
