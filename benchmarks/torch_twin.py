@@ -20,8 +20,9 @@ U-Net step took 8.4 s with 2 threads and 0.85 s with 1, against 0.35 s on an idl
 Compare only runs made at a low load average (the JSON records it at start and end).
 
 Per model: params, batch, jax_ms and torch_ms (medians), ratio = torch_ms / jax_ms (jaxgen's
-speed relative to PyTorch: > 1 means jaxgen is faster), jaxgen GFLOP/s from XLA's cost
-analysis; also versions, XLA_FLAGS, CPU count and load averages at start and end.
+speed relative to PyTorch: > 1 means jaxgen is faster), jaxgen GFLOP/s = the twin's FLOPs
+per step (PyTorch's FlopCounterMode; the same network) / jax_ms (XLA's cost analysis,
+xla_cost_flops_per_step, does not see jaxgen's native kernels); also versions, XLA_FLAGS, CPU count and load averages at start and end.
 Needs PyTorch: `pip install -e '.[twin]'` (or `make bench-twin`); jaxgen never imports it.
 """
 from __future__ import annotations
@@ -142,8 +143,8 @@ def bench(name: str, args, pair) -> dict:
                 params=side.params, batch=side.batch_size, steps=args.steps[name],
                 jax_ms=round(jax_s * 1e3, 1), torch_ms=round(torch_s * 1e3, 1),
                 ratio=round(torch_s / jax_s, 3),
-                jax_gflops_per_s=round(side.flops / jax_s / 1e9, 1),
-                jax_flops_per_step=side.flops, torch_counted_flops_per_step=torch_flops,
+                jax_gflops_per_s=round(torch_flops / jax_s / 1e9, 1),
+                torch_counted_flops_per_step=torch_flops, xla_cost_flops_per_step=side.flops,
                 jax_compile_s=round(side.compile_s, 1),
                 max_rel_output_diff=float(f"{twin.max_rel_diff:.2e}"),
                 jax_ms_all=[round(t * 1e3, 1) for t in times["jax"]],
