@@ -4,7 +4,7 @@ Variants (`--config=configs/ddpm_fmnist.py:VARIANT`):
   (none)  the real run:  python train.py --config=configs/ddpm_fmnist.py --workdir=runs/ddpm
   demo    `make demo`: 2,000 steps of a 0.27M-parameter U-Net (widths 16 / 32 / 32,
           self-attention in the middle block only), v-prediction, learning rate 1.6e-2: FD
-          22.8 on 2,000 samples (2,400 steps: 21.3; 1,600: 27.2-28.7; 1,500: 30.1; at 1.2e-2:
+          22.4-22.8 on 2,000 samples (2,400 steps: 21.3; 1,600: 27.2-28.7; 1,500: 30.1; at 1.2e-2:
           30.4-31.3; the earlier 0.69M
           demo at 4e-3: 32.35, with a 1.3x slower step; README "Speed on CPU"); sampled with
           DPM-Solver++(2M) on 10 `edm` steps (as good as 20 Karras steps and 1,000 DDPM steps;
