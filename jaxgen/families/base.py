@@ -93,10 +93,14 @@ INIT_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0,
                         "xla_cpu_use_fusion_emitters": False}
 
 
-def make_state(init: Callable[[], State], out_shardings=None) -> State:
+def make_state(init: Callable[[], State], out_shardings=None,
+               while_compiling: Callable[[], None] = lambda: None) -> State:
     """Runs the pure () -> state `init` under jit (each leaf born in `out_shardings`), compiled
-    with INIT_COMPILE_OPTIONS on CPU."""
+    with INIT_COMPILE_OPTIONS on CPU. `while_compiling` is called once the init is traced and
+    lowered, just before its compile (or compile-cache load), which releases the GIL: work
+    started there on a thread (the loop's `compile_ahead`) traces meanwhile."""
     lowered = jax.jit(init, out_shardings=out_shardings).lower()
+    while_compiling()
     options = INIT_COMPILE_OPTIONS if jax.default_backend() == "cpu" else {}
     return lowered.compile(compiler_options=options)()
 

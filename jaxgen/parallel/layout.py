@@ -48,9 +48,9 @@ class Layout:
         pipeline.check(config, self.mesh, self.cfg.microbatches)
         return pipeline.Plan(self.mesh, self.cfg.microbatches)
 
-    def init_state(self):
-        """The initial state, each leaf created directly in its sharding."""
-        return make_state(self.init, self.shardings)
+    def init_state(self, while_compiling=lambda: None):
+        """The initial state, each leaf created directly in its sharding (`make_state`)."""
+        return make_state(self.init, self.shardings, while_compiling)
 
     def compile(self, make_step):
         """The jitted, state-donating step of `parallel.mode`."""

@@ -25,14 +25,14 @@ def abstract(x: jax.Array) -> jax.ShapeDtypeStruct:
 
 
 def init_or_restore(layout: Layout, checkpointer: Checkpointer, console, warm_start=None,
-                    before_init=lambda: None):
+                    while_init=lambda: None):
     """Restores the newest readable checkpoint onto this run's mesh (whatever mesh wrote it),
-    or calls `before_init` and initialises from `config.seed` (then `warm_start`, the
-    family's, if it has one); either way the state is born sharded."""
+    or initialises from `config.seed` (then `warm_start`, the family's, if it has one), calling
+    `while_init` once the init is lowered, before it compiles (`make_state`); either way the
+    state is born sharded."""
     restored = checkpointer.restore_latest(layout.abstract_state)
     if restored is None:
-        before_init()
-        state = layout.init_state()
+        state = layout.init_state(while_compiling=while_init)
         return warm_start(state) if warm_start else state
     state, meta = restored
     console.print(f"resumed from step {meta['step']:,} ({meta['images_seen']:,} images seen)")
@@ -86,7 +86,7 @@ class Loop:
         self.train_step = self.layout.compile(lambda axis_name: step_fn(self.family, axis_name))
         self.compiling = None
         self.state = init_or_restore(self.layout, self.checkpointer, console,
-                                     self.family.warm_start, before_init=self.compile_ahead)
+                                     self.family.warm_start, while_init=self.compile_ahead)
         self.start = int(jax.device_get(self.state["step"]))
         if self.compiling is not None:
             self.compiling.join()
