@@ -10,7 +10,8 @@ the state they replace, so a donated state is updated in place.
 
 `native(...)` says whether these calls apply: the library loads (`make onednn`), CPU is the only
 back-end JAX started (`onednn.cpu_only`), outside `onednn.xla_only()`, every array float32 and,
-inside shard_map, varying over the same mesh axes. `jaxgen.optim` checks it and otherwise runs optax's own update.
+inside shard_map, varying over the same mesh axes. `jaxgen.optim` checks it and otherwise runs
+optax's own update.
 """
 from __future__ import annotations
 
@@ -75,4 +76,3 @@ def _vary_like(x, like):
     """x, made to vary over the shard_map mesh axes `like` varies over (no-op outside)."""
     axes = tuple(onednn.varying_axes(like) - onednn.varying_axes(x))
     return lax.pcast(x, axes, to="varying") if axes else x
-
