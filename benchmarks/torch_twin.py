@@ -22,7 +22,8 @@ Compare only runs made at a low load average (the JSON records it at start and e
 Per model: params, batch, jax_ms and torch_ms (medians), ratio = torch_ms / jax_ms (jaxgen's
 speed relative to PyTorch: > 1 means jaxgen is faster), jaxgen GFLOP/s = the twin's FLOPs
 per step (PyTorch's FlopCounterMode; the same network) / jax_ms (XLA's cost analysis,
-xla_cost_flops_per_step, does not see jaxgen's native kernels); also versions, XLA_FLAGS, CPU count and load averages at start and end.
+xla_cost_flops_per_step, does not see jaxgen's native kernels); also versions, XLA_FLAGS, CPU
+count and load averages at start and end.
 Needs PyTorch: `pip install -e '.[twin]'` (or `make bench-twin`); jaxgen never imports it.
 """
 from __future__ import annotations

@@ -87,12 +87,14 @@ void ForRange(const std::vector<int64_t>& size, int64_t from, int64_t to, F body
   }
 }
 
-// Runs elements(from, to) over the `total` elements, split over the pool once worth it.
+// Runs work(from, to) over [0, items), split over the pool when the call moves `elements`
+// parameters' worth of data and that is at least kParallelMin.
 template <class F>
-ffi::Error Elementwise(ffi::ThreadPool& pool, const char* name, int64_t total, F elements) {
-  int64_t parts = total < kParallelMin ? 1 : jaxgen::NumParts(pool, total);
+ffi::Error Split(ffi::ThreadPool& pool, const char* name, int64_t items, int64_t elements,
+                 F work) {
+  int64_t parts = elements < kParallelMin ? 1 : jaxgen::NumParts(pool, items);
   std::string error = jaxgen::RunParts(pool, parts, [&](int64_t i) {
-    elements(jaxgen::PartBegin(total, i, parts), jaxgen::PartBegin(total, i + 1, parts));
+    work(jaxgen::PartBegin(items, i, parts), jaxgen::PartBegin(items, i + 1, parts));
   });
   return error.empty() ? ffi::Error::Success() : ffi::Error::Internal(name + (": " + error));
 }
@@ -129,11 +131,7 @@ ffi::Error GlobalNorm(ffi::ThreadPool pool, ffi::RemainingArgs args, OutF32 out)
       }
     }
   };
-  int64_t parts = x->total < kParallelMin ? 1 : jaxgen::NumParts(pool, chunks);
-  std::string error = jaxgen::RunParts(pool, parts, [&](int64_t i) {
-    chunk_sums(jaxgen::PartBegin(chunks, i, parts), jaxgen::PartBegin(chunks, i + 1, parts));
-  });
-  if (!error.empty()) return ffi::Error::Internal("global norm: " + error);
+  if (auto e = Split(pool, "global norm", chunks, x->total, chunk_sums); e.failure()) return e;
   double total = 0.0;
   for (double s : sums) total += s;
   out->typed_data()[0] = static_cast<float>(std::sqrt(total));
@@ -143,11 +141,11 @@ ffi::Error GlobalNorm(ffi::ThreadPool pool, ffi::RemainingArgs args, OutF32 out)
 // One AdamW step over n arrays. Operands: scalars (kNumScalars,), then n gradients, n first
 // moments, n second moments, n parameters; results: the new first moments, second moments and
 // parameters (optimizer.py aliases each to its operand).
-template <bool kClip>
-void AdamWElements(const float* s, const float* g, const float* mu, const float* nu,
-                   const float* p, float* mu_out, float* nu_out, float* p_out, int64_t n) {
+void AdamWElements(const float* s, bool clip_by_norm, const float* g, const float* mu,
+                   const float* nu, const float* p, float* mu_out, float* nu_out, float* p_out,
+                   int64_t n) {
   const float norm = s[kGradNorm], max_norm = s[kMaxNorm];
-  const bool clip = kClip && !(norm < max_norm);
+  const bool clip = clip_by_norm && !(norm < max_norm);
   const float omb1 = s[kOneMinusB1], b1 = s[kB1], omb2 = s[kOneMinusB2], b2 = s[kB2];
   const float c1 = s[kCorrection1], c2 = s[kCorrection2], eps_root = s[kEpsRoot], eps = s[kEps];
   const float wd = s[kWeightDecay], step = s[kStepSize];
@@ -180,12 +178,11 @@ ffi::Error AdamW(ffi::ThreadPool pool, F32 scalars, ffi::RemainingArgs args,
     if (!SameSizes(**a, *g)) return SizeMismatch("AdamW");
   }
   const float* s = scalars.typed_data();
-  return Elementwise(pool, "AdamW", g->total, [&](int64_t from, int64_t to) {
+  return Split(pool, "AdamW", g->total, g->total, [&](int64_t from, int64_t to) {
     ForRange(g->size, from, to, [&](size_t a, int64_t begin, int64_t end) {
       auto at = [&](const Arrays& x) { return x.data[a] + begin; };
-      (clip ? AdamWElements<true> : AdamWElements<false>)(
-          s, at(*g), at(*mu), at(*nu), at(*p), at(*mu_out), at(*nu_out), at(*p_out),
-          end - begin);
+      AdamWElements(s, clip, at(*g), at(*mu), at(*nu), at(*p), at(*mu_out), at(*nu_out),
+                    at(*p_out), end - begin);
     });
   });
 }
@@ -205,7 +202,7 @@ ffi::Error Ema(ffi::ThreadPool pool, F32 decay, ffi::RemainingArgs args,
   if (!out.has_value()) return out.error();
   if (!SameSizes(*ema, *p) || !SameSizes(*ema, *out)) return SizeMismatch("EMA");
   const float d = decay.typed_data()[0], omd = decay.typed_data()[1];
-  return Elementwise(pool, "EMA", ema->total, [&](int64_t from, int64_t to) {
+  return Split(pool, "EMA", ema->total, ema->total, [&](int64_t from, int64_t to) {
     ForRange(ema->size, from, to, [&](size_t a, int64_t begin, int64_t end) {
       const float* e = ema->data[a];
       const float* x = p->data[a];

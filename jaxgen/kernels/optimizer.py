@@ -46,30 +46,31 @@ def adamw(grads, mu, nu, params, scalars: dict, *, clip: bool):
     """One AdamW step with `scalars` (ADAMW_SCALARS, each a float or a float32 scalar array):
     (new mu, new nu, new params), each with its operand's tree structure."""
     trees = (grads, mu, nu, params)
-    leaves = [jax.tree.leaves(t) for t in trees]
-    n = len(leaves[0])
-    like = leaves[0][0]
     packed = jnp.stack([jnp.asarray(scalars[k], jnp.float32) for k in ADAMW_SCALARS])
-    packed = _vary_like(packed, like)
-    results = [onednn.result_like(x, x.shape) for group in leaves[1:] for x in group]
-    call = jax.ffi.ffi_call("jaxgen_adamw", results, vmap_method="sequential",
-                            input_output_aliases={1 + n + i: i for i in range(3 * n)})
-    out = call(packed, *(x for group in leaves for x in group), clip=clip)
-    return tuple(jax.tree.unflatten(jax.tree.structure(t), out[k * n:(k + 1) * n])
-                 for k, t in enumerate(trees[1:]))
+    out = _in_place("jaxgen_adamw", packed, trees, updated=slice(1, 4), clip=clip)
+    return tuple(out)
 
 
 def ema(ema_params, params, decay):
     """decay * ema_params + (1 - decay) * params, with `decay` a float32 scalar."""
-    leaves = jax.tree.leaves(ema_params)
-    n = len(leaves)
     decay = jnp.asarray(decay, jnp.float32)
-    packed = _vary_like(jnp.stack([decay, 1.0 - decay]), leaves[0])
-    call = jax.ffi.ffi_call("jaxgen_ema", [onednn.result_like(x, x.shape) for x in leaves],
+    packed = jnp.stack([decay, 1.0 - decay])
+    return _in_place("jaxgen_ema", packed, (ema_params, params), updated=slice(0, 1))[0]
+
+
+def _in_place(target, scalars, trees, updated: slice, **attrs):
+    """FFI call `target`(scalars, every leaf of `trees` in order) -> new values of the trees
+    `trees[updated]`, each leaf aliased to the operand it replaces."""
+    groups = [jax.tree.leaves(t) for t in trees]
+    operands = [x for group in groups for x in group]
+    first = sum(len(group) for group in groups[:updated.start])
+    replaced = [x for group in groups[updated] for x in group]
+    call = jax.ffi.ffi_call(target, [onednn.result_like(x, x.shape) for x in replaced],
                             vmap_method="sequential",
-                            input_output_aliases={1 + i: i for i in range(n)})
-    out = call(packed, *leaves, *jax.tree.leaves(params))
-    return jax.tree.unflatten(jax.tree.structure(ema_params), out)
+                            input_output_aliases={1 + first + i: i for i in range(len(replaced))})
+    out = iter(call(_vary_like(scalars, operands[0]), *operands, **attrs))
+    return [jax.tree.unflatten(jax.tree.structure(t), [next(out) for _ in group])
+            for t, group in zip(trees[updated], groups[updated])]
 
 
 def _vary_like(x, like):

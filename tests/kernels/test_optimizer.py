@@ -9,14 +9,18 @@ from jaxgen import optim
 from jaxgen.kernels import onednn
 from jaxgen.kernels import optimizer as native
 from tests.kernels.test_onednn import run_python
+from tests.test_optim import _cfg, _trees
 
 # Arrays of many sizes; "big" is over the size at which the work is split over threads.
 SHAPES = {"kernel": (3, 3, 16, 32), "bias": (7,), "scalar": (), "big": (300_001,)}
 
 
 def tree(seed, scale=1.0):
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(SHAPES))
-    return {n: scale * jax.random.normal(k, s) for (n, s), k in zip(SHAPES.items(), keys)}
+    return _trees(seed, scale, SHAPES)
+
+
+def adamw_cfg():
+    return _cfg(warmup_steps=0, decay="constant", weight_decay=0.01)
 
 
 def float64(t):
@@ -57,7 +61,7 @@ def test_native_only_for_float32_on_the_kernels():
 def test_nan_gradient_reaches_the_parameters():
     """A NaN gradient makes the clipped step NaN everywhere, as optax's does, so the run's NaN
     check stops it on the next loss."""
-    tx, _ = optim.make_optimizer(_cfg(), 10)
+    tx, _ = optim.make_optimizer(adamw_cfg(), 10)
     params = tree(0)
     grads = dict(tree(1), bias=jnp.full(7, jnp.nan))
     new, _ = jax.jit(lambda g, s, p: optim.apply_gradients(tx, g, s, p))(
@@ -65,20 +69,13 @@ def test_nan_gradient_reaches_the_parameters():
     assert all(np.isnan(np.asarray(v)).all() for v in new.values())
 
 
-def _cfg():
-    import ml_collections
-    return ml_collections.ConfigDict(dict(lr=1e-3, warmup_steps=0, decay="constant",
-                                          min_lr_ratio=0.1, b1=0.9, b2=0.999,
-                                          weight_decay=0.01, grad_clip=1.0))
-
-
 SHARDED = """
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 from jaxgen import optim
 from jaxgen.kernels import onednn
-from tests.kernels.test_optimizer import tree, _cfg
-tx, _ = optim.make_optimizer(_cfg(), 10)
+from tests.kernels.test_optimizer import tree, adamw_cfg
+tx, _ = optim.make_optimizer(adamw_cfg(), 10)
 step = lambda g, s, p: optim.apply_gradients(tx, g, s, p)
 mesh = Mesh(np.array(jax.devices()), ("data",))
 # replicated: each device updates its own copy, as one device does
